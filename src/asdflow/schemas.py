@@ -1,0 +1,144 @@
+"""Schemas of the tabular artifacts (parquet) that flow between workflow steps.
+
+Every artifact table has one pyarrow schema here. Writers call :func:`write_table`, readers call
+:func:`read_table`; both check the columns and types, so a step that receives a malformed
+artifact fails with a message naming the file and the column instead of deep inside pandas.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = [
+    "SCHEMAS",
+    "SchemaError",
+    "read_table",
+    "validate_frame",
+    "write_table",
+]
+
+
+class SchemaError(ValueError):
+    """An artifact table does not match its documented schema."""
+
+
+_STR = pa.string()
+_ATTRS = pa.list_(pa.struct([("name", _STR), ("value", _STR)]))
+
+#: One row per DCASE clip (``manifests/dcase.parquet``).
+DCASE_MANIFEST = pa.schema(
+    [
+        ("clip_id", _STR),  # unique: <dataset>/<machine>/<split>/<file stem>
+        ("path", _STR),  # absolute path of the audio file
+        ("dataset", _STR),  # dev_data | eval_data
+        ("machine", _STR),  # machine type, case kept (ToyCar, fan, ...)
+        ("section", _STR),  # two-digit section id ("00"); 2020 machine id for id_XX names
+        ("domain", _STR),  # source | target | unknown
+        ("split", _STR),  # train | test | supplemental
+        ("label", _STR),  # normal | anomaly | unknown
+        ("file_index", _STR),  # index token of the file name, as written ("0001")
+        ("name_pattern", _STR),  # which file-name pattern matched (see io.dcase.PATTERNS)
+        ("attr_tail", _STR),  # attribute tail of the file name, opaque ("" when none)
+        ("attributes", _ATTRS),  # usable attribute pairs ([] in the unlabeled condition)
+        ("hidden_attributes", _ATTRS),  # true attributes withheld from training (diagnostics)
+        ("attr_string", _STR),  # canonical "k1=v1,k2=v2" of `attributes` ("" when none)
+        ("duration", pa.float64()),  # seconds, from the file header
+        ("sample_rate", pa.int64()),  # of the file on disk
+        ("channels", pa.int64()),
+    ]
+)
+
+#: One row per external clip, one file per shard (``manifests/external/shard-XXXX.parquet``).
+EXTERNAL_MANIFEST = pa.schema(
+    [
+        ("clip_id", _STR),  # "ext/<ytid or stem>", unique over the pool
+        ("ytid", _STR),  # YouTube id (AudioSet) or file stem (plain folder pool)
+        ("path", _STR),
+        ("start_seconds", pa.float64()),  # NaN when unknown
+        ("end_seconds", pa.float64()),
+        ("label_mids", pa.list_(_STR)),  # all positive labels, in file order
+        ("label_names", pa.list_(_STR)),  # display names of label_mids
+        ("segments_file", _STR),  # which segments/labels CSV the row came from
+        ("shard", pa.int64()),
+        ("duration", pa.float64()),
+        ("sample_rate", pa.int64()),
+        ("channels", pa.int64()),
+    ]
+)
+
+#: Index of a decoded-audio cache: row `row` of the int16 array file holds clip `clip_id`.
+AUDIO_CACHE_INDEX = pa.schema(
+    [
+        ("clip_id", _STR),
+        ("row", pa.int64()),
+        ("orig_samples", pa.int64()),  # samples after resampling, before the length policy
+        ("status", _STR),  # ok | failed (row is zeros; reason in `error`)
+        ("error", _STR),
+    ]
+)
+
+SCHEMAS: Mapping[str, pa.Schema] = {
+    "dcase_manifest": DCASE_MANIFEST,
+    "external_manifest": EXTERNAL_MANIFEST,
+    "audio_cache_index": AUDIO_CACHE_INDEX,
+}
+
+
+def _schema(kind: str | pa.Schema) -> pa.Schema:
+    if isinstance(kind, pa.Schema):
+        return kind
+    try:
+        return SCHEMAS[kind]
+    except KeyError:
+        raise KeyError(f"unknown artifact kind {kind!r}; known: {sorted(SCHEMAS)}") from None
+
+
+def validate_frame(df: pd.DataFrame, kind: str | pa.Schema, where: str = "table") -> pa.Table:
+    """Convert ``df`` to an Arrow table with exactly the schema of ``kind`` (column order too).
+
+    Extra columns are an error, as are missing ones and values that do not convert.
+    """
+    schema = _schema(kind)
+    missing = [n for n in schema.names if n not in df.columns]
+    extra = [c for c in df.columns if c not in schema.names]
+    if missing or extra:
+        raise SchemaError(f"{where}: columns do not match schema: missing {missing}, unexpected {extra}")
+    try:
+        return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+        raise SchemaError(f"{where}: values do not fit the schema: {exc}") from exc
+
+
+def write_table(df: pd.DataFrame, path: str | Path, kind: str | pa.Schema) -> Path:
+    """Validate ``df`` against ``kind`` and write it atomically as parquet."""
+    path = Path(path)
+    table = validate_frame(df, kind, where=str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+    return path
+
+
+def read_table(path: str | Path, kind: str | pa.Schema, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a parquet artifact and check that it has the schema of ``kind``."""
+    path = Path(path)
+    schema = _schema(kind)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: artifact not found")
+    try:
+        file_schema = pq.read_schema(path)
+    except pa.ArrowException as exc:
+        raise SchemaError(f"{path}: not a readable parquet file: {exc}") from exc
+    for field in schema:
+        if field.name not in file_schema.names:
+            raise SchemaError(f"{path}: missing column {field.name!r}")
+        got = file_schema.field(field.name).type
+        if not got.equals(field.type):
+            raise SchemaError(f"{path}: column {field.name!r} has type {got}, expected {field.type}")
+    return pq.read_table(path, columns=columns).to_pandas()
