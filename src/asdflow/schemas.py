@@ -82,10 +82,84 @@ AUDIO_CACHE_INDEX = pa.schema(
     ]
 )
 
+#: The clips a model trains on (``<system>/seed<k>/stage<m>/trainset.parquet``).
+TRAINSET = pa.schema(
+    [
+        ("clip_id", _STR),
+        ("machine", _STR),  # machine type the clip belongs to (or was selected for, external clips)
+        ("section", _STR),
+        ("domain", _STR),
+        ("label", _STR),  # the class the losses train on: machine, machine_attr, machine_mid, ...
+        ("is_external", pa.bool_()),
+        ("cache_path", _STR),  # decoded-audio cache holding the clip
+        ("cache_row", pa.int64()),
+    ]
+)
+
+#: Embeddings of DCASE clips (``.../stage<m>/embeddings.parquet``).
+EMBEDDINGS = pa.schema(
+    [
+        ("clip_id", _STR),
+        ("dataset", _STR),
+        ("machine", _STR),
+        ("section", _STR),
+        ("domain", _STR),
+        ("split", _STR),
+        ("label", _STR),  # normal | anomaly | unknown (ground truth, not the training class)
+        ("embedding", pa.list_(pa.float32())),
+    ]
+)
+
+#: Representative vectors per machine type (``.../stage<m>/representatives.parquet``).
+REPRESENTATIVES = pa.schema(
+    [
+        ("machine", _STR),
+        ("section", _STR),  # "*" when representatives are pooled over sections
+        ("kind", _STR),  # source_kmeans | target_sample | target_kmeans
+        ("n_members", pa.int64()),
+        ("embedding", pa.list_(pa.float32())),
+    ]
+)
+
+#: Anomaly scores of test clips (``.../stage<m>/scores.parquet``); higher = more anomalous.
+SCORES = pa.schema(
+    [
+        ("clip_id", _STR),
+        ("file_name", _STR),  # basename, as written to the DCASE submission files
+        ("dataset", _STR),
+        ("machine", _STR),
+        ("section", _STR),
+        ("domain", _STR),
+        ("split", _STR),  # train | test (train scores feed thresholds)
+        ("label", _STR),
+        ("score", pa.float64()),
+    ]
+)
+
+#: AUC / pAUC per dataset × machine × section × domain (``.../stage<m>/metrics.parquet``).
+METRICS = pa.schema(
+    [
+        ("dataset", _STR),
+        ("machine", _STR),
+        ("section", _STR),
+        ("domain", _STR),
+        ("auc", pa.float64()),
+        ("pauc", pa.float64()),  # official: over both domains of the section
+        ("pauc_domain", pa.float64()),  # that domain's clips only (reference code's report)
+        ("n_normal", pa.int64()),
+        ("n_anomaly", pa.int64()),
+    ]
+)
+
 SCHEMAS: Mapping[str, pa.Schema] = {
     "dcase_manifest": DCASE_MANIFEST,
     "external_manifest": EXTERNAL_MANIFEST,
     "audio_cache_index": AUDIO_CACHE_INDEX,
+    "trainset": TRAINSET,
+    "embeddings": EMBEDDINGS,
+    "representatives": REPRESENTATIVES,
+    "scores": SCORES,
+    "metrics": METRICS,
 }
 
 

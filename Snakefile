@@ -1,0 +1,21 @@
+# asdflow: unlabeled anomalous sound detection as a Snakemake workflow.
+# Entry point only: configuration, includes and the default target. Rules live in rules/*.smk,
+# their Python adapters in workflow_scripts/, the logic in the asdflow package (src/asdflow/).
+import os
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: os.path.join(workflow.basedir, "config.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

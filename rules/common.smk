@@ -1,0 +1,82 @@
+# Shared helpers: config validation, data-source resolution, shard ids, target lists.
+# Every value a rule depends on is passed through its params: so a change reruns what it should.
+from pathlib import Path
+
+from snakemake.utils import validate
+
+import asdflow
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+PKG_VERSION = asdflow.__version__
+SYNTH_DIR = f"results/data/synth/{config['synth']['preset']}-seed{config['synth']['seed']}"
+SYNTH_SUMMARY = f"{SYNTH_DIR}/synth_summary.json"
+N_SHARDS = config["external_pool"]["n_shards"]
+SHARDS = [f"{i:04d}" for i in range(N_SHARDS)]
+
+
+wildcard_constraints:
+    shard=r"\d{4}",
+
+
+def uses_synthetic_dcase():
+    return config["dcase_root"] is None
+
+
+def external_kind():
+    """None, "synthetic", "audioset" (segments given) or "folder" (plain audio folder)."""
+    ext = config["external"]
+    if ext is None or ext == "synthetic":
+        return ext
+    return "audioset" if ext.get("segments") else "folder"
+
+
+def synth_input(wildcards=None):
+    """The synthetic data summary when a step reads built-in data, else nothing."""
+    if uses_synthetic_dcase() or external_kind() == "synthetic":
+        return [SYNTH_SUMMARY]
+    return []
+
+
+def dcase_root():
+    return f"{SYNTH_DIR}/dcase" if uses_synthetic_dcase() else config["dcase_root"]
+
+
+def eval_ground_truth():
+    if uses_synthetic_dcase():
+        return None  # the synthetic set has no eval_data
+    return config["eval_ground_truth"]
+
+
+def external_params():
+    """Everything the external-manifest step needs, as plain data (tracked as params)."""
+    kind = external_kind()
+    if kind is None:
+        return {"kind": None}
+    if kind == "synthetic":
+        return {"kind": kind, "synth_dir": SYNTH_DIR}
+    return {"kind": kind, **config["external"]}
+
+
+def audio_spec_params():
+    a = config["audio"]
+    return {k: a[k] for k in ("sample_rate", "clip_seconds", "length_policy", "crop")}
+
+
+def external_shards(pattern):
+    """Paths of one per-shard artifact, or [] when there is no external pool."""
+    if external_kind() is None:
+        return []
+    return expand(pattern, shard=SHARDS)
+
+
+def final_targets():
+    targets = [
+        "results/manifests/dcase.parquet",
+        "results/cache/dcase.npy",
+        "results/summary/data.md",
+    ]
+    if config["external_pool"]["cache"]:
+        targets += external_shards("results/cache/external/shard-{shard}.npy")
+    return targets

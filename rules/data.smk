@@ -1,0 +1,121 @@
+# Data steps: built-in synthetic data, manifests (DCASE + external pool), decoded-audio caches.
+# Artifacts: results/data/synth/..., results/manifests/..., results/cache/...
+
+
+rule synth_data:
+    """Write the built-in synthetic DCASE-layout dev set and AudioSet-layout pool."""
+    output:
+        summary=SYNTH_SUMMARY,
+    params:
+        preset=config["synth"]["preset"],
+        seed=config["synth"]["seed"],
+        pkg_version=PKG_VERSION,
+    log:
+        "logs/synth_data.log",
+    benchmark:
+        "benchmarks/synth_data.tsv"
+    script:
+        "../workflow_scripts/synth_data.py"
+
+
+rule dcase_manifest:
+    """One row per DCASE clip (path, machine, section, domain, split, label, attributes)."""
+    input:
+        synth_input,
+    output:
+        manifest="results/manifests/dcase.parquet",
+        report="results/manifests/dcase.report.json",
+    params:
+        root=dcase_root(),
+        datasets=config["datasets"],
+        hide_attributes=config["hide_attributes"],
+        eval_ground_truth=eval_ground_truth(),
+        min_seconds=config["audio"]["min_seconds"],
+        pkg_version=PKG_VERSION,
+    log:
+        "logs/dcase_manifest.log",
+    script:
+        "../workflow_scripts/dcase_manifest.py"
+
+
+rule external_manifest:
+    """External pool (AudioSet or plain folder) as n_shards balanced manifest shards."""
+    input:
+        synth_input,
+    output:
+        shards=expand("results/manifests/external/shard-{shard}.parquet", shard=SHARDS),
+        report="results/manifests/external.report.json",
+    params:
+        external=external_params(),
+        n_shards=N_SHARDS,
+        label_mode=config["external_pool"]["label_mode"],
+        pkg_version=PKG_VERSION,
+    log:
+        "logs/external_manifest.log",
+    script:
+        "../workflow_scripts/external_manifest.py"
+
+
+rule cache_dcase_audio:
+    """Decode every DCASE clip once: resample, mono, fixed length, int16 memmap."""
+    input:
+        manifest="results/manifests/dcase.parquet",
+    output:
+        npy="results/cache/dcase.npy",
+        index="results/cache/dcase.index.parquet",
+        spec="results/cache/dcase.spec.json",
+        report="results/cache/dcase.report.json",
+    params:
+        audio=audio_spec_params(),
+        pkg_version=PKG_VERSION,
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    log:
+        "logs/cache_dcase_audio.log",
+    benchmark:
+        "benchmarks/cache_dcase_audio.tsv"
+    script:
+        "../workflow_scripts/cache_audio.py"
+
+
+rule cache_external_shard:
+    """Decode one external-pool shard once (later stages read the cache)."""
+    input:
+        manifest="results/manifests/external/shard-{shard}.parquet",
+    output:
+        npy="results/cache/external/shard-{shard}.npy",
+        index="results/cache/external/shard-{shard}.index.parquet",
+        spec="results/cache/external/shard-{shard}.spec.json",
+        report="results/cache/external/shard-{shard}.report.json",
+    params:
+        audio=audio_spec_params(),
+        pkg_version=PKG_VERSION,
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    log:
+        "logs/cache_external_shard/{shard}.log",
+    benchmark:
+        "benchmarks/cache_external_shard/{shard}.tsv"
+    script:
+        "../workflow_scripts/cache_audio.py"
+
+
+rule data_summary:
+    """Counts per machine/split/domain/label and the skip reports, as Markdown."""
+    input:
+        manifest="results/manifests/dcase.parquet",
+        report="results/manifests/dcase.report.json",
+        cache_report="results/cache/dcase.report.json",
+        external_report=(
+            ["results/manifests/external.report.json"] if external_kind() else []
+        ),
+    output:
+        md="results/summary/data.md",
+    log:
+        "logs/data_summary.log",
+    script:
+        "../workflow_scripts/data_summary.py"

@@ -1,0 +1,123 @@
+"""Training/inference data built from artifact tables: waveform datasets over decoded-audio caches.
+
+A *trainset* table (schema ``trainset``) lists the clips a model trains on: one row per clip with
+its string ``label`` (machine, machine_attr, machine_mid, machine_pl<j>, ...), its machine type
+and domain, and where its decoded audio lives (``cache_path`` + ``cache_row``). Stage m differs
+from stage 1 only by this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from asdflow.io.cache import AudioCache
+
+__all__ = ["CachedWaves", "LabelEncoder", "dcase_trainset", "attach_cache_rows"]
+
+
+class CachedWaves(Dataset):
+    """Waveforms of the rows of a table, read from one or more decoded-audio caches (memmaps).
+
+    ``random_shift`` applies a random circular shift per access (training augmentation that
+    mirrors the reference code's random crop of a tiled clip); off for inference.
+    """
+
+    def __init__(self, cache_paths: Sequence[str], cache_rows: Sequence[int], *, random_shift: bool = False,
+                 seed: int = 0) -> None:
+        self.cache_paths = [str(p) for p in cache_paths]
+        self.cache_rows = np.asarray(cache_rows, dtype=np.int64)
+        if len(self.cache_paths) != len(self.cache_rows):
+            raise ValueError("cache_paths and cache_rows differ in length")
+        self.random_shift = random_shift
+        self.seed = seed
+        self.epoch = 0
+        self._caches: dict[str, AudioCache] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _cache(self, path: str) -> AudioCache:
+        cache = self._caches.get(path)
+        if cache is None:
+            cache = self._caches[path] = AudioCache(Path(path))
+        return cache
+
+    def __len__(self) -> int:
+        return len(self.cache_rows)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        wave = self._cache(self.cache_paths[i]).get_rows(np.asarray([self.cache_rows[i]]))[0]
+        if self.random_shift:
+            rng = np.random.default_rng((self.seed, self.epoch, int(i)))
+            wave = np.roll(wave, int(rng.integers(0, len(wave))))
+        return torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class LabelEncoder:
+    """Sorted class names ↔ integer ids (saved inside model checkpoints)."""
+
+    classes: tuple[str, ...]
+
+    @classmethod
+    def fit(cls, labels: Sequence[str]) -> "LabelEncoder":
+        return cls(tuple(sorted(set(map(str, labels)))))
+
+    def encode(self, labels: Sequence[str]) -> np.ndarray:
+        index = {c: i for i, c in enumerate(self.classes)}
+        try:
+            return np.asarray([index[str(x)] for x in labels], dtype=np.int64)
+        except KeyError as exc:
+            raise KeyError(f"label {exc.args[0]!r} is not one of the {len(self.classes)} trained classes") from None
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+
+def attach_cache_rows(manifest: pd.DataFrame, cache_npy: str | Path) -> pd.DataFrame:
+    """Add ``cache_path``/``cache_row`` columns for the manifest's clips from a cache's index.
+
+    Clips whose decoding failed (status != ok) are dropped with their count logged by the caller
+    (the returned frame's ``attrs['n_failed']``).
+    """
+    cache = AudioCache(Path(cache_npy))
+    idx = cache.index.set_index("clip_id")
+    missing = ~manifest["clip_id"].isin(idx.index)
+    if missing.any():
+        raise KeyError(
+            f"{cache_npy}: {int(missing.sum())} manifest clips are not in the cache "
+            f"(e.g. {manifest.loc[missing, 'clip_id'].iloc[0]!r}); rebuild the cache"
+        )
+    out = manifest.copy()
+    out["cache_path"] = str(cache_npy)
+    out["cache_row"] = idx.loc[out["clip_id"], "row"].to_numpy()
+    ok = idx.loc[out["clip_id"], "status"].to_numpy() == "ok"
+    out = out[ok].reset_index(drop=True)
+    out.attrs["n_failed"] = int((~ok).sum())
+    return out
+
+
+def dcase_trainset(manifest: pd.DataFrame, label_mode: str = "machine") -> pd.DataFrame:
+    """Stage-1 training set: the original training clips with the label column.
+
+    label_mode: ``machine`` (machine type only: the unlabeled condition) or ``machine_attr``
+    (machine type + section + attribute string: the labeled condition; rows without attributes
+    fall back to machine + section).
+    """
+    train = manifest[manifest["split"] == "train"].copy()
+    if label_mode == "machine":
+        train["label"] = train["machine"]
+    elif label_mode == "machine_attr":
+        attr = train["attr_string"].fillna("")
+        train["label"] = train["machine"] + "_sec" + train["section"] + np.where(attr != "", "_" + attr, "")
+    else:
+        raise ValueError(f"unknown label_mode {label_mode!r}; expected 'machine' or 'machine_attr'")
+    train["is_external"] = False
+    return train

@@ -1,0 +1,263 @@
+"""One training loop for every embedding system (labels come from the trainset table).
+
+Loss per step (seed 000 eq. 12): L_mlt = L_trp + L_ss, where L_ss is the subspace loss on a
+mixup batch (mixup probability 0.5 with the triplet loss, 1.0 without) and L_trp the triplet loss
+on un-mixed anchors, positives (anchor + another machine type's clip at SNR α) and negatives
+(anchor pitch-shifted by β semitones). Without a triplet term the loop is the plain Ba /
+Wilkinghoff baseline.
+
+Determinism and resumability: every random draw of epoch e comes from generators seeded with
+(seed, e), and a checkpoint (model, optimiser, epoch) is written atomically after every epoch, so
+a killed run resumed from its checkpoint ends with the same weights as an uninterrupted run
+(on the same device and torch build).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from asdflow.data import CachedWaves, LabelEncoder
+from asdflow.losses import SubspaceLoss, choose_partners, mixup, pitch_shift, sample_semitones, snr_mix, triplet_loss
+from asdflow.nets import build_net
+
+__all__ = ["TrainConfig", "TripletConfig", "train_model", "load_model", "pick_device"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TripletConfig:
+    """Triplet loss of seed 000 §4.2.1 (eq. 8-11); paper defaults."""
+
+    enabled: bool = True
+    tau: float = 0.2
+    gamma: float = 0.5
+    snr_db: tuple[float, float] = (-5.0, 20.0)
+    semitones: tuple[float, float] = (6.0, 12.0)
+    variant: str = "paper"  # paper | code (reference implementation's loss form)
+    snr_variant: str = "paper"  # paper (eq. 8) | code (realised SNR α/2)
+    partner: str = "other_type"  # other_type (paper) | same_type (reference code)
+    semitone_per: str = "sample"  # sample (paper) | batch (reference code: one shift per step)
+    reduction: str = "mean"  # mean | sum (reference code)
+    weight: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    network: str = "Ba"
+    net: dict[str, Any] = field(default_factory=dict)  # extra network options (widths, f_min, ...)
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01  # AdamW's PyTorch default, as the reference code uses
+    n_subclusters: int = 16
+    adaptive_scale: bool = False  # seed-000 code keeps the SCAC scale fixed
+    mixup_prob: float | None = None  # None = 0.5 with the triplet loss, 1.0 without (paper)
+    triplet: TripletConfig = field(default_factory=TripletConfig)
+    random_shift: bool = True
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        d = dict(d)
+        trip = d.pop("triplet", {}) or {}
+        if isinstance(trip, bool):
+            trip = {"enabled": trip}
+        trip = {k: tuple(v) if isinstance(v, list) else v for k, v in trip.items()}
+        unknown = set(d) - {f for f in cls.__dataclass_fields__}
+        if unknown:
+            raise ValueError(f"unknown training options: {sorted(unknown)}")
+        return cls(triplet=TripletConfig(**trip), **d)
+
+    @property
+    def effective_mixup_prob(self) -> float:
+        if self.mixup_prob is not None:
+            return self.mixup_prob
+        return 0.5 if self.triplet.enabled else 1.0
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """``auto``: CUDA when a device is visible (CUDA_VISIBLE_DEVICES is respected), else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but no CUDA device is visible")
+    return dev
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def _epoch_generators(seed: int, epoch: int, device: torch.device) -> tuple[torch.Generator, np.random.Generator]:
+    g = torch.Generator(device="cpu")
+    g.manual_seed(seed * 100_003 + epoch)
+    return g, np.random.default_rng((seed, epoch, 7))
+
+
+def _build(cfg: TrainConfig, n_samples: int, n_classes: int, device: torch.device):
+    torch.manual_seed(cfg.seed)
+    model = build_net(cfg.network, n_samples=n_samples, **cfg.net).to(device)
+    loss_fn = SubspaceLoss(
+        cat_dim=model.emb_dim,
+        branch_dims=list(model.branch_dims),
+        n_classes=n_classes,
+        n_sub=cfg.n_subclusters,
+        adaptive_scale=cfg.adaptive_scale,
+    ).to(device)
+    return model, loss_fn
+
+
+def train_model(
+    trainset: pd.DataFrame,
+    cfg: TrainConfig,
+    out_path: str | Path,
+    *,
+    n_samples: int,
+    sample_rate: int = 16000,
+    checkpoint_path: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train an embedding net on ``trainset`` (needs label, machine, cache_path, cache_row).
+
+    Writes the final model to ``out_path`` (atomically) and returns a training report (loss per
+    epoch, seconds per epoch, classes). ``checkpoint_path`` (default ``<out_path>.ckpt``) holds
+    the state after each epoch; an existing checkpoint is resumed from.
+    """
+    out_path = Path(out_path)
+    ckpt_path = Path(checkpoint_path) if checkpoint_path else out_path.with_name(out_path.name + ".ckpt")
+    device = pick_device(cfg.device)
+    if len(trainset) == 0:
+        raise ValueError("the training set is empty")
+    encoder = LabelEncoder.fit(trainset["label"])
+    y = torch.from_numpy(encoder.encode(trainset["label"]))
+    machines = LabelEncoder.fit(trainset["machine"])
+    machine_ids = torch.from_numpy(machines.encode(trainset["machine"]))
+    model, loss_fn = _build(cfg, n_samples, len(encoder), device)
+    params = list(model.parameters()) + [p for p in loss_fn.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    history: list[dict[str, float]] = []
+    start_epoch = 0
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if state.get("classes") != list(encoder.classes) or state.get("config") != asdict(cfg):
+            log.warning("%s: checkpoint is for other classes or settings; starting from scratch", ckpt_path)
+        else:
+            model.load_state_dict(state["model"])
+            loss_fn.load_state_dict(state["loss"])
+            opt.load_state_dict(state["optimizer"])
+            start_epoch = int(state["epoch"])
+            history = list(state["history"])
+            log.info("resuming from %s after epoch %d", ckpt_path, start_epoch)
+
+    waves = CachedWaves(trainset["cache_path"].tolist(), trainset["cache_row"].tolist(),
+                        random_shift=cfg.random_shift, seed=cfg.seed)
+    trip = cfg.triplet
+    p_mix = cfg.effective_mixup_prob
+    n = len(trainset)
+    steps = max(1, n // cfg.batch_size) if n >= cfg.batch_size else 1
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        loss_fn.train()
+        g, rng = _epoch_generators(cfg.seed, epoch, device)
+        waves.set_epoch(epoch)
+        torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout-free nets: covers mixup/partner draws
+        order = torch.randperm(n, generator=g)
+        loader = DataLoader(
+            torch.utils.data.Subset(waves, order.tolist()),
+            batch_size=cfg.batch_size,
+            drop_last=n >= cfg.batch_size,
+            num_workers=cfg.num_workers,
+            shuffle=False,
+        )
+        idx_batches = [order[i * cfg.batch_size : (i + 1) * cfg.batch_size] for i in range(steps)]
+        sums = {"loss": 0.0, "ss": 0.0, "trp": 0.0}
+        bar = tqdm(zip(loader, idx_batches), total=steps, disable=not progress, mininterval=2.0,
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
+        for x, idx in bar:
+            x = x.to(device, non_blocking=True)
+            yb = y[idx].to(device)
+            target = torch.nn.functional.one_hot(yb, len(encoder)).float()
+            xm, tm = mixup(x, target, prob=p_mix, generator=g)
+            out = model(xm)
+            l_ss, _ = loss_fn(out["cat"], out["branches"], tm)
+            loss = l_ss
+            l_trp = torch.zeros((), device=device)
+            if trip.enabled:
+                mids = machine_ids[idx]
+                partner = choose_partners(mids, generator=g, mode=trip.partner).to(device)
+                alpha = torch.empty(len(x)).uniform_(*trip.snr_db, generator=g).to(device)
+                x_pos = snr_mix(x, x[partner], alpha, variant=trip.snr_variant)
+                shifts = sample_semitones(len(x), generator=g, low=trip.semitones[0], high=trip.semitones[1],
+                                          per=trip.semitone_per)
+                x_neg = pitch_shift(x, shifts.to(device), sample_rate=sample_rate)
+                z = model(torch.cat([x, x_pos, x_neg]))["cat"]
+                z_a, z_p, z_n = z.split(len(x))
+                l_trp = triplet_loss(z_a, z_p, z_n, tau=trip.tau, gamma=trip.gamma, variant=trip.variant,
+                                     reduction=trip.reduction)
+                loss = loss + trip.weight * l_trp
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}; lower the learning rate")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums["loss"] += float(loss)
+            sums["ss"] += float(l_ss)
+            sums["trp"] += float(l_trp)
+            bar.set_postfix(loss=f"{float(loss):.3f}")
+        rec = {k: v / steps for k, v in sums.items()}
+        rec.update(epoch=epoch + 1, seconds=time.perf_counter() - t0)
+        history.append(rec)
+        log.info("epoch %d/%d: loss %.4f (ss %.4f, trp %.4f), %.1f s", epoch + 1, cfg.epochs, rec["loss"],
+                 rec["ss"], rec["trp"], rec["seconds"])
+        _atomic_save(
+            {"model": model.state_dict(), "loss": loss_fn.state_dict(), "optimizer": opt.state_dict(),
+             "epoch": epoch + 1, "history": history, "classes": list(encoder.classes), "config": asdict(cfg)},
+            ckpt_path,
+        )
+    _atomic_save(
+        {"model": model.state_dict(), "loss": loss_fn.state_dict(), "classes": list(encoder.classes),
+         "config": asdict(cfg), "n_samples": n_samples, "sample_rate": sample_rate, "history": history},
+        out_path,
+    )
+    ckpt_path.unlink(missing_ok=True)
+    secs = [h["seconds"] for h in history]
+    return {
+        "n_clips": n,
+        "n_classes": len(encoder),
+        "epochs": cfg.epochs,
+        "history": history,
+        "seconds_per_epoch": float(np.mean(secs)) if secs else math.nan,
+        "device": str(device),
+    }
+
+
+def load_model(path: str | Path, device: str = "auto") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Load a trained model (eval mode) and its metadata from ``path``."""
+    dev = pick_device(device)
+    try:
+        state = torch.load(Path(path), map_location=dev, weights_only=False)
+    except (OSError, RuntimeError) as exc:
+        raise RuntimeError(f"{path}: cannot load model checkpoint: {exc}") from exc
+    cfg = TrainConfig.from_dict(state["config"])
+    model = build_net(cfg.network, n_samples=state["n_samples"], **cfg.net).to(dev)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, state
