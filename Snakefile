@@ -12,10 +12,16 @@ configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    shard=r"\d{4}",
+
+
 include: "rules/data.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_targets(),
-    default_target: True

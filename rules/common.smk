@@ -1,23 +1,20 @@
 # Shared helpers: config validation, data-source resolution, shard ids, target lists.
-# Every value a rule depends on is passed through its params: so a change reruns what it should.
+# Every value a step depends on goes through its params, so a change reruns what it should.
 from pathlib import Path
 
 from snakemake.utils import validate
 
 import asdflow
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 PKG_VERSION = asdflow.__version__
-SYNTH_DIR = f"results/data/synth/{config['synth']['preset']}-seed{config['synth']['seed']}"
+SYNTH_DIR = (
+    f"results/data/synth/{config['synth']['preset']}-seed{config['synth']['seed']}"
+)
 SYNTH_SUMMARY = f"{SYNTH_DIR}/synth_summary.json"
 N_SHARDS = config["external_pool"]["n_shards"]
 SHARDS = [f"{i:04d}" for i in range(N_SHARDS)]
-
-
-wildcard_constraints:
-    shard=r"\d{4}",
 
 
 def uses_synthetic_dcase():

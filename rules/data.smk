@@ -6,14 +6,16 @@ rule synth_data:
     """Write the built-in synthetic DCASE-layout dev set and AudioSet-layout pool."""
     output:
         summary=SYNTH_SUMMARY,
-    params:
-        preset=config["synth"]["preset"],
-        seed=config["synth"]["seed"],
-        pkg_version=PKG_VERSION,
     log:
         "logs/synth_data.log",
     benchmark:
         "benchmarks/synth_data.tsv"
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    params:
+        preset=config["synth"]["preset"],
+        seed=config["synth"]["seed"],
+        pkg_version=PKG_VERSION,
     script:
         "../workflow_scripts/synth_data.py"
 
@@ -25,6 +27,10 @@ rule dcase_manifest:
     output:
         manifest="results/manifests/dcase.parquet",
         report="results/manifests/dcase.report.json",
+    log:
+        "logs/dcase_manifest.log",
+    conda:
+        "../envs/asdflow-cpu.yaml"
     params:
         root=dcase_root(),
         datasets=config["datasets"],
@@ -32,8 +38,6 @@ rule dcase_manifest:
         eval_ground_truth=eval_ground_truth(),
         min_seconds=config["audio"]["min_seconds"],
         pkg_version=PKG_VERSION,
-    log:
-        "logs/dcase_manifest.log",
     script:
         "../workflow_scripts/dcase_manifest.py"
 
@@ -45,13 +49,15 @@ rule external_manifest:
     output:
         shards=expand("results/manifests/external/shard-{shard}.parquet", shard=SHARDS),
         report="results/manifests/external.report.json",
+    log:
+        "logs/external_manifest.log",
+    conda:
+        "../envs/asdflow-cpu.yaml"
     params:
         external=external_params(),
         n_shards=N_SHARDS,
         label_mode=config["external_pool"]["label_mode"],
         pkg_version=PKG_VERSION,
-    log:
-        "logs/external_manifest.log",
     script:
         "../workflow_scripts/external_manifest.py"
 
@@ -65,17 +71,19 @@ rule cache_dcase_audio:
         index="results/cache/dcase.index.parquet",
         spec="results/cache/dcase.spec.json",
         report="results/cache/dcase.report.json",
-    params:
-        audio=audio_spec_params(),
-        pkg_version=PKG_VERSION,
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
     log:
         "logs/cache_dcase_audio.log",
     benchmark:
         "benchmarks/cache_dcase_audio.tsv"
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        audio=audio_spec_params(),
+        pkg_version=PKG_VERSION,
     script:
         "../workflow_scripts/cache_audio.py"
 
@@ -89,17 +97,19 @@ rule cache_external_shard:
         index="results/cache/external/shard-{shard}.index.parquet",
         spec="results/cache/external/shard-{shard}.spec.json",
         report="results/cache/external/shard-{shard}.report.json",
-    params:
-        audio=audio_spec_params(),
-        pkg_version=PKG_VERSION,
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=120,
     log:
         "logs/cache_external_shard/{shard}.log",
     benchmark:
         "benchmarks/cache_external_shard/{shard}.tsv"
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        audio=audio_spec_params(),
+        pkg_version=PKG_VERSION,
     script:
         "../workflow_scripts/cache_audio.py"
 
@@ -117,5 +127,7 @@ rule data_summary:
         md="results/summary/data.md",
     log:
         "logs/data_summary.log",
+    conda:
+        "../envs/asdflow-cpu.yaml"
     script:
         "../workflow_scripts/data_summary.py"
