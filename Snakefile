@@ -16,9 +16,12 @@ include: "rules/common.smk"
 
 wildcard_constraints:
     shard=r"\d{4}",
+    seed=r"\d+",
+    stage=r"\d+",
 
 
 include: "rules/data.smk"
+include: "rules/stage.smk"
 
 
 rule all:

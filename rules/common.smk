@@ -1,10 +1,12 @@
 # Shared helpers: config validation, data-source resolution, shard ids, target lists.
 # Every value a step depends on goes through its params, so a change reruns what it should.
+import re
 from pathlib import Path
 
 from snakemake.utils import validate
 
 import asdflow
+from asdflow.recipes import SystemRecipe
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -73,7 +75,44 @@ def final_targets():
         "results/manifests/dcase.parquet",
         "results/cache/dcase.npy",
         "results/summary/data.md",
+        "results/summary/table.md",
     ]
     if config["external_pool"]["cache"]:
         targets += external_shards("results/cache/external/shard-{shard}.npy")
     return targets
+
+
+# --- systems -----------------------------------------------------------------------------
+SYSTEM_DEFS = config["system_definitions"]
+for _name in config["systems"]:
+    if _name not in SYSTEM_DEFS:
+        raise ValueError(
+            f"config: system {_name!r} is not in system_definitions ({sorted(SYSTEM_DEFS)})"
+        )
+
+
+def systems_with_backend(backend):
+    """Regex alternation of the defined systems with that backend (for wildcard_constraints)."""
+    names = [n for n, d in SYSTEM_DEFS.items() if d["backend"] == backend]
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
+def recipe(wildcards):
+    return SystemRecipe.from_config(wildcards.system, SYSTEM_DEFS)
+
+
+def train_options(wildcards):
+    return recipe(wildcards).train_options(config["train"], int(wildcards.seed))
+
+
+def stage_dir(system, seed, stage):
+    return f"results/{system}/seed{seed}/stage{stage}"
+
+
+def stage_targets(artifact):
+    """One artifact for every selected system × seed at stage 1."""
+    return [
+        f"{stage_dir(s, k, 1)}/{artifact}"
+        for s in config["systems"]
+        for k in config["seeds"]
+    ]
