@@ -12,6 +12,7 @@ rule synth_data:
         "benchmarks/synth_data.tsv"
     conda:
         "../envs/asdflow-cpu.yaml"
+    threads: 2
     params:
         preset=config["synth"]["preset"],
         seed=config["synth"]["seed"],

@@ -10,15 +10,15 @@ rule trainset_stage1:
         cache_index="results/cache/dcase.index.parquet",
     output:
         "results/{system}/seed{seed}/stage1/trainset.parquet",
-    params:
-        labels=lambda wc: recipe(wc).labels,
-        cache_npy="results/cache/dcase.npy",
+    log:
+        "logs/trainset/{system}/seed{seed}/stage1.log",
     wildcard_constraints:
         system=systems_with_backend("embedding"),
     conda:
         "../envs/asdflow-cpu.yaml"
-    log:
-        "logs/trainset/{system}/seed{seed}/stage1.log",
+    params:
+        labels=lambda wc: recipe(wc).labels,
+        cache_npy="results/cache/dcase.npy",
     script:
         "../workflow_scripts/trainset.py"
 
@@ -31,22 +31,22 @@ rule train_embedding:
     output:
         model="results/{system}/seed{seed}/stage{stage}/model.pt",
         report="results/{system}/seed{seed}/stage{stage}/train_report.json",
-    params:
-        train=train_options,
-        audio=audio_spec_params(),
-        pkg_version=PKG_VERSION,
-    wildcard_constraints:
-        system=systems_with_backend("embedding"),
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=720,
-    conda:
-        "../envs/asdflow-cpu.yaml"
     log:
         "logs/train_embedding/{system}/seed{seed}/stage{stage}.log",
     benchmark:
         "benchmarks/train_embedding/{system}/seed{seed}/stage{stage}.tsv"
+    wildcard_constraints:
+        system=systems_with_backend("embedding"),
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=720,
+    params:
+        train=train_options,
+        audio=audio_spec_params(),
+        pkg_version=PKG_VERSION,
     script:
         "../workflow_scripts/train_embedding.py"
 
@@ -59,19 +59,19 @@ rule embed_dcase:
         cache="results/cache/dcase.npy",
     output:
         "results/{system}/seed{seed}/stage{stage}/embeddings.parquet",
-    params:
-        batch_size=64,
-        pkg_version=PKG_VERSION,
+    log:
+        "logs/embed_dcase/{system}/seed{seed}/stage{stage}.log",
     wildcard_constraints:
         system=systems_with_backend("embedding"),
+    conda:
+        "../envs/asdflow-cpu.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=120,
-    conda:
-        "../envs/asdflow-cpu.yaml"
-    log:
-        "logs/embed_dcase/{system}/seed{seed}/stage{stage}.log",
+    params:
+        batch_size=64,
+        pkg_version=PKG_VERSION,
     script:
         "../workflow_scripts/embed_dcase.py"
 
@@ -85,15 +85,15 @@ rule score_embeddings:
     output:
         scores="results/{system}/seed{seed}/stage{stage}/scores.parquet",
         representatives="results/{system}/seed{seed}/stage{stage}/representatives.parquet",
-    params:
-        scoring=config["scoring"],
-        pkg_version=PKG_VERSION,
+    log:
+        "logs/score_embeddings/{system}/seed{seed}/stage{stage}.log",
     wildcard_constraints:
         system=systems_with_backend("embedding"),
     conda:
         "../envs/asdflow-cpu.yaml"
-    log:
-        "logs/score_embeddings/{system}/seed{seed}/stage{stage}.log",
+    params:
+        scoring=config["scoring"],
+        pkg_version=PKG_VERSION,
     script:
         "../workflow_scripts/score_embeddings.py"
 
@@ -105,16 +105,16 @@ rule score_gmm:
         cache="results/cache/dcase.npy",
     output:
         scores="results/{system}/seed{seed}/stage1/scores.parquet",
-    params:
-        gmm=config["gmm"],
-        sample_rate=config["audio"]["sample_rate"],
-        pkg_version=PKG_VERSION,
+    log:
+        "logs/score_gmm/{system}/seed{seed}/stage1.log",
     wildcard_constraints:
         system=systems_with_backend("gmm"),
     conda:
         "../envs/asdflow-cpu.yaml"
-    log:
-        "logs/score_gmm/{system}/seed{seed}/stage1.log",
+    params:
+        gmm=config["gmm"],
+        sample_rate=config["audio"]["sample_rate"],
+        pkg_version=PKG_VERSION,
     script:
         "../workflow_scripts/score_gmm.py"
 
@@ -127,12 +127,12 @@ rule evaluate:
         metrics="results/{system}/seed{seed}/stage{stage}/metrics.parquet",
         summary="results/{system}/seed{seed}/stage{stage}/metrics_summary.json",
         submission=directory("results/{system}/seed{seed}/stage{stage}/submission"),
-    params:
-        evaluation=config["evaluation"],
-    conda:
-        "../envs/asdflow-cpu.yaml"
     log:
         "logs/evaluate/{system}/seed{seed}/stage{stage}.log",
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    params:
+        evaluation=config["evaluation"],
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -145,12 +145,12 @@ rule summary_table:
     output:
         csv="results/summary/metrics.csv",
         md="results/summary/table.md",
+    log:
+        "logs/summary_table.log",
+    conda:
+        "../envs/asdflow-cpu.yaml"
     params:
         systems=config["systems"],
         seeds=config["seeds"],
-    conda:
-        "../envs/asdflow-cpu.yaml"
-    log:
-        "logs/summary_table.log",
     script:
         "../workflow_scripts/summary_table.py"
