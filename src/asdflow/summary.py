@@ -41,7 +41,7 @@ def data_summary_markdown(
         index=["dataset", "machine"], columns=["split", "domain", "label"], values="clips", fill_value=0
     )
     wide.columns = ["/".join(c) for c in wide.columns]
-    wide = wide.reset_index()
+    wide = wide.astype(int).reset_index()
     parts = ["# Data summary", "", f"DCASE root: `{dcase_report.get('root', '?')}`", ""]
     parts += [frame_to_markdown(wide), ""]
     skips = dcase_report.get("skip_counts", {})

@@ -1,0 +1,79 @@
+"""Decoded-audio cache: round trip, failed clips recorded, spec checks, atomic writes."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import asdflow.io.cache as cache_mod
+from asdflow.io.audio import AudioSpec
+from asdflow.io.cache import AudioCache, build_cache, cache_paths
+
+SPEC = AudioSpec(sample_rate=16000, clip_seconds=0.5)
+
+
+@pytest.fixture
+def clips(tmp_path):
+    rng = np.random.default_rng(0)
+    paths, ids, waves = [], [], []
+    for i in range(6):
+        x = (0.3 * rng.standard_normal(8000)).astype(np.float32).clip(-1, 1)
+        p = tmp_path / f"c{i}.wav"
+        sf.write(p, x, 16000, subtype="FLOAT")
+        paths.append(str(p)), ids.append(f"clip{i}"), waves.append(x)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    paths.append(str(bad)), ids.append("bad"), waves.append(None)
+    return ids, paths, waves
+
+
+def test_roundtrip_and_failed_clip(clips, tmp_path):
+    ids, paths, waves = clips
+    report = build_cache(ids, paths, tmp_path / "c.npy", SPEC, progress=False)
+    assert report["n"] == 7 and report["n_failed"] == 1 and report["failed"][0]["clip_id"] == "bad"
+    assert "bad.wav" in report["failed"][0]["error"]
+    cache = AudioCache(tmp_path / "c.npy", expect_spec=SPEC)
+    assert len(cache) == 7 and cache.clip_ids == ids
+    got = cache.get(ids[:6])
+    np.testing.assert_allclose(got, np.stack(waves[:6]), atol=1.0 / 16000)
+    assert cache.status["bad"] == "failed"
+    assert not cache.get(["bad"]).any()
+
+
+def test_spec_mismatch_and_unknown_clip(clips, tmp_path):
+    ids, paths, _ = clips
+    build_cache(ids, paths, tmp_path / "c.npy", SPEC, progress=False)
+    with pytest.raises(ValueError, match="rebuild"):
+        AudioCache(tmp_path / "c.npy", expect_spec=AudioSpec(sample_rate=16000, clip_seconds=1.0))
+    with pytest.raises(KeyError, match="nope"):
+        AudioCache(tmp_path / "c.npy").get(["nope"])
+
+
+def test_interrupted_build_leaves_nothing(clips, tmp_path, monkeypatch):
+    ids, paths, _ = clips
+    real = cache_mod._decode
+    calls = {"n": 0}
+
+    def flaky(args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("killed")
+        return real(args)
+
+    monkeypatch.setattr(cache_mod, "_decode", flaky)
+    with pytest.raises(RuntimeError, match="killed"):
+        build_cache(ids, paths, tmp_path / "c.npy", SPEC, progress=False)
+    assert not any(p.exists() for p in cache_paths(tmp_path / "c.npy"))
+    assert list(tmp_path.glob("c.npy*")) == []
+
+
+def test_workers_give_identical_bytes(clips, tmp_path):
+    ids, paths, _ = clips
+    build_cache(ids, paths, tmp_path / "a.npy", SPEC, num_workers=0, progress=False)
+    build_cache(ids, paths, tmp_path / "b.npy", SPEC, num_workers=2, progress=False)
+    assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
+
+
+def test_duplicate_ids_rejected(clips, tmp_path):
+    ids, paths, _ = clips
+    with pytest.raises(ValueError, match="unique"):
+        build_cache(ids[:2] + ids[:1], paths[:3], tmp_path / "c.npy", SPEC, progress=False)
