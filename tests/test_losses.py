@@ -42,7 +42,7 @@ def test_scac_scale_is_s0_and_loss_decreases_on_separable_data():
         loss = head(z, y)
         loss.backward()
         opt.step()
-    assert float(loss) < first * 0.5
+    assert loss.item() < first * 0.5
 
 
 def test_soft_targets_and_adaptive_scale():

@@ -41,3 +41,38 @@ def test_dry_run_after_completion_has_nothing_to_do(tiny_run, tiny_config):
     proc = run_snakemake(tiny_run, "-n", configfiles=[tiny_config])
     assert proc.returncode == 0, proc.stderr
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_stage1_artifacts(tiny_run):
+    r = tiny_run / "results"
+    manifest = read_table(r / "manifests/dcase.parquet", "dcase_manifest")
+    stage = r / "Ba+Ltrp/seed0/stage1"
+    trainset = read_table(stage / "trainset.parquet", "trainset")
+    assert set(trainset["label"]) == {"ToyCar", "fan"}  # unlabeled condition: machine-type labels
+    assert len(trainset) == (manifest["split"] == "train").sum() and not trainset["is_external"].any()
+    train_report = json.loads((stage / "train_report.json").read_text())
+    assert train_report["epochs"] == len(train_report["history"]) == 2
+    assert all(np.isfinite(h["loss"]) and h["trp"] >= 0 for h in train_report["history"])
+    emb = read_table(stage / "embeddings.parquet", "embeddings")
+    assert len(emb) == len(manifest) and len(emb["embedding"].iloc[0]) == 48  # 3 branches x 16 (tiny net)
+    reps = read_table(stage / "representatives.parquet", "representatives")
+    # per machine: k_source=4 source centres + every (3) target training clip
+    assert reps.groupby("machine").size().to_dict() == {"ToyCar": 7, "fan": 7}
+    for system in ("Ba+Ltrp", "GMM"):
+        d = r / system / "seed0/stage1"
+        scores = read_table(d / "scores.parquet", "scores")
+        assert scores["score"].notna().all() and len(scores) == len(manifest)
+        metrics = read_table(d / "metrics.parquet", "metrics")
+        assert len(metrics) == 4  # 2 machines x 1 section x 2 domains
+        assert metrics[["auc", "pauc"]].apply(lambda c: c.between(0, 1)).all().all()
+        sub = sorted(p.name for p in (d / "submission/dev_data").iterdir())
+        assert sub == [f"{k}_{m}_section_00_test.csv" for k in ("anomaly_score", "decision_result")
+                       for m in ("ToyCar", "fan")]
+        rows = (d / "submission/dev_data/decision_result_fan_section_00_test.csv").read_text().splitlines()
+        assert len(rows) == 8 and all(r.split(",")[1] in ("0", "1") for r in rows)
+    long = pd.read_csv(r / "summary/metrics.csv")
+    assert {"system", "seed", "stage", "split", "machine", "section", "domain", "auc", "pauc"} <= set(long.columns)
+    assert set(long["system"]) == {"Ba+Ltrp", "GMM"}
+    assert long.loc[long["machine"] == "ALL", "official_score"].notna().all()
+    table = (r / "summary/table.md").read_text()
+    assert "Ba+Ltrp" in table and "GMM" in table and "official score" in table

@@ -116,6 +116,13 @@ def dcase_trainset(manifest: pd.DataFrame, label_mode: str = "machine") -> pd.Da
         train["label"] = train["machine"]
     elif label_mode == "machine_attr":
         attr = train["attr_string"].fillna("")
+        if (attr == "").all():
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "labels=machine_attr but no clip has visible attributes (hide_attributes is on, or the data "
+                "has none): classes fall back to machine type + section"
+            )
         train["label"] = train["machine"] + "_sec" + train["section"] + np.where(attr != "", "_" + attr, "")
     else:
         raise ValueError(f"unknown label_mode {label_mode!r}; expected 'machine' or 'machine_attr'")
