@@ -1,0 +1,99 @@
+"""Training loop: labels from the trainset table, determinism, resume after a kill, embedding."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+import asdflow.train as train_mod
+from asdflow.embed import embed_waves
+from asdflow.io.audio import AudioSpec
+from asdflow.io.cache import build_cache
+from asdflow.train import TrainConfig, load_model, train_model
+
+SPEC = AudioSpec(sample_rate=16000, clip_seconds=0.5)
+NET = {"emb_dim": 8, "base_channels": 4, "spectrum_channels": 8}
+
+
+@pytest.fixture(scope="module")
+def trainset(tmp_path_factory):
+    d = tmp_path_factory.mktemp("train")
+    rng = np.random.default_rng(0)
+    t = np.arange(SPEC.n_samples) / SPEC.sample_rate
+    rows = []
+    for machine, f0 in (("fan", 300.0), ("pump", 900.0)):
+        for i in range(8):
+            x = 0.3 * np.sin(2 * np.pi * f0 * (1 + 0.02 * i) * t) + 0.05 * rng.standard_normal(len(t))
+            p = d / f"{machine}_{i}.wav"
+            sf.write(p, x.astype(np.float32), 16000)
+            rows.append({"clip_id": f"{machine}/{i}", "path": str(p), "machine": machine, "section": "00",
+                         "domain": "target" if i == 7 else "source", "label": f"{machine}_pl{i % 2}"})
+    df = pd.DataFrame(rows)
+    build_cache(df["clip_id"].tolist(), df["path"].tolist(), d / "c.npy", SPEC, progress=False)
+    return df.assign(is_external=False, cache_path=str(d / "c.npy"), cache_row=np.arange(len(df)))
+
+
+def _cfg(**kw):
+    base = dict(network="Ba", net=NET, epochs=2, batch_size=8, n_subclusters=2, seed=3, device="cpu")
+    base.update(kw)
+    return TrainConfig.from_dict(base)
+
+
+def _weights(path):
+    return torch.load(path, weights_only=False)["model"]
+
+
+def test_trains_on_the_label_column_and_is_deterministic(trainset, tmp_path):
+    rep = train_model(trainset, _cfg(), tmp_path / "a.pt", n_samples=SPEC.n_samples, progress=False)
+    assert rep["n_classes"] == 4 and len(rep["history"]) == 2  # fan_pl0, fan_pl1, pump_pl0, pump_pl1
+    assert rep["history"][0]["trp"] > 0  # triplet term active by default
+    state = torch.load(tmp_path / "a.pt", weights_only=False)
+    assert state["classes"] == ["fan_pl0", "fan_pl1", "pump_pl0", "pump_pl1"]
+    assert not (tmp_path / "a.pt.ckpt").exists()
+    train_model(trainset, _cfg(), tmp_path / "b.pt", n_samples=SPEC.n_samples, progress=False)
+    for k, v in _weights(tmp_path / "a.pt").items():
+        torch.testing.assert_close(v, _weights(tmp_path / "b.pt")[k], rtol=0, atol=0)
+
+
+def test_resume_after_kill_equals_uninterrupted_run(trainset, tmp_path, monkeypatch):
+    train_model(trainset, _cfg(), tmp_path / "full.pt", n_samples=SPEC.n_samples, progress=False)
+    real_save = train_mod._atomic_save
+    calls = {"n": 0}
+
+    def killed_after_first_epoch(obj, path):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the checkpoint of epoch 2 never gets written
+            raise KeyboardInterrupt("killed")
+        real_save(obj, path)
+
+    monkeypatch.setattr(train_mod, "_atomic_save", killed_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(trainset, _cfg(), tmp_path / "resumed.pt", n_samples=SPEC.n_samples, progress=False)
+    assert not (tmp_path / "resumed.pt").exists() and (tmp_path / "resumed.pt.ckpt").exists()
+    monkeypatch.setattr(train_mod, "_atomic_save", real_save)
+    rep = train_model(trainset, _cfg(), tmp_path / "resumed.pt", n_samples=SPEC.n_samples, progress=False)
+    assert [h["epoch"] for h in rep["history"]] == [1, 2]
+    for k, v in _weights(tmp_path / "full.pt").items():
+        torch.testing.assert_close(v, _weights(tmp_path / "resumed.pt")[k], rtol=0, atol=0)
+
+
+def test_plain_baseline_without_triplet_and_embedding(trainset, tmp_path):
+    cfg = _cfg(triplet={"enabled": False}, epochs=1)
+    assert cfg.effective_mixup_prob == 1.0 and _cfg().effective_mixup_prob == 0.5
+    rep = train_model(trainset, cfg, tmp_path / "m.pt", n_samples=SPEC.n_samples, progress=False)
+    assert rep["history"][0]["trp"] == 0.0
+    model, meta = load_model(tmp_path / "m.pt", device="cpu")
+    emb = embed_waves(model, trainset["cache_path"].tolist(), trainset["cache_row"].tolist(), batch_size=5,
+                      progress=False)
+    assert emb.shape == (16, 24) and np.isfinite(emb).all()
+    again = embed_waves(model, trainset["cache_path"].tolist(), trainset["cache_row"].tolist(), batch_size=16,
+                        progress=False)
+    np.testing.assert_allclose(emb, again, atol=1e-5)  # batching does not change embeddings (eval mode)
+
+
+def test_bad_options_are_rejected(trainset, tmp_path):
+    with pytest.raises(ValueError, match="unknown training options"):
+        TrainConfig.from_dict({"epochz": 3})
+    with pytest.raises(ValueError, match="empty"):
+        train_model(trainset.iloc[:0], _cfg(), tmp_path / "x.pt", n_samples=SPEC.n_samples, progress=False)
