@@ -74,7 +74,7 @@ def test_triplet_paper_zero_iff_margin_met():
     n_ok = _unit(math.acos(0.6))  # cos_an = 0.6 -> difference 0.4 >= 0.3
     n_bad = _unit(math.acos(0.8))  # difference 0.2 < 0.3
     loss_ok = triplet_loss(a, p, n_ok)
-    assert float(loss_ok) == 0.0
+    assert loss_ok.item() == 0.0
     loss_ok.backward()
     assert a.grad is None or float(a.grad.abs().sum()) == 0.0
     assert math.isclose(float(triplet_loss(a, p, n_bad)), 0.5 + 1 - 1 / 0.2 + 0.8 / 0.2, abs_tol=1e-5)

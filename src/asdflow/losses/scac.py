@@ -1,4 +1,23 @@
-"""Sub-cluster AdaCos (Wilkinghoff) and the subspace loss (seed 000 eq. 1)."""
+"""Sub-cluster AdaCos (Wilkinghoff, IJCNN 2021; seed 000 §3.2, seed 002 §2).
+
+Every class owns ``n_sub`` centres; logits are scaled cosines between the L2-normalised
+embedding and the L2-normalised centres; a softmax runs over all ``n_classes·n_sub`` columns and
+the probabilities of a class's sub-clusters are summed; the loss is the cross-entropy of these
+class probabilities against (possibly mixup-soft) targets. Centres are stored ``[emb_dim,
+n_classes·n_sub]`` class-major (column ``c·n_sub + k``), Xavier-uniform initialised — as in both
+public codes.
+
+Scale. The papers cite AdaCos, i.e. an adaptive scale; both public PyTorch descendants keep it
+fixed at s₀ = √2·ln(n_classes·n_sub − 1): the update is commented out in
+``ibkuroyagi/unlabeled-asd subcluster_adacos.py`` and disabled (``dynamic: false``) in the
+toolkit configs; seed 003 says "fixed scale". Fixed is therefore the default
+(``adaptive_scale=False``). ``adaptive_scale=True`` is Wilkinghoff's Keras update
+(``wilkinghoff/ssl4asd subcluster_adacos.py``), run under ``no_grad`` in training mode before
+the logits are scaled: with the current s, B_avg = batch mean of Σ_columns exp(s·cos −
+max(s·cos)); θ_med = median over the batch of Σ(y_rep·θ)·(number of non-zero target entries);
+s ← (max(s·cos) + ln B_avg) / cos(min(π/4, θ_med)) + ε. (The author notes this scale can blow
+up, ``ssl4asd`` issue #5; a non-finite update is skipped.)
+"""
 
 from __future__ import annotations
 
@@ -8,74 +27,76 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["SubClusterAdaCos", "SubspaceLoss"]
+__all__ = ["SubClusterAdaCos", "initial_scale"]
+
+
+def initial_scale(n_classes: int, n_sub: int) -> float:
+    """s₀ = √2·ln(n_classes·n_sub − 1) (guarded to ln 1 → use 2 columns minimum)."""
+    return math.sqrt(2.0) * math.log(max(n_classes * n_sub - 1, 2))
 
 
 class SubClusterAdaCos(nn.Module):
-    """Cosine-softmax over ``n_classes × n_sub`` centres, probabilities summed per class.
+    """Sub-cluster AdaCos head: ``forward(z [B, D], target) -> scalar loss``.
 
-    Centres are class-major columns (column ``c·n_sub + k``), Xavier-uniform initialised.
-    ``trainable=False`` stores them as a buffer: never updated, still saved in the state dict.
-    Scale: fixed at s0 = √2·ln(n_classes·n_sub − 1) (seed-000 code, toolkit, seed 003), or, with
-    ``adaptive_scale=True``, updated every training step as in Wilkinghoff's code.
-    Targets are class probabilities ``[B, n_classes]`` (one-hot or mixup-soft).
+    ``target``: class probabilities ``[B, n_classes]`` (one-hot or mixup-soft, rows summing to 1)
+    or integer labels ``[B]``. ``trainable=False`` stores the centres as a buffer: they never
+    receive gradients nor change under an optimiser step, but are saved in the state dict (the
+    main head of the subspace loss; seed 002: "cluster centers ... not adapted during training").
     """
 
     def __init__(self, emb_dim: int, n_classes: int, n_sub: int = 16, trainable: bool = True,
-                 adaptive_scale: bool = False) -> None:
+                 adaptive_scale: bool = False, eps: float = 1e-7) -> None:
         super().__init__()
-        self.n_classes, self.n_sub = n_classes, n_sub
+        if n_classes < 1 or n_sub < 1:
+            raise ValueError(f"need n_classes >= 1 and n_sub >= 1, got {n_classes}, {n_sub}")
+        self.emb_dim, self.n_classes, self.n_sub = emb_dim, n_classes, n_sub
+        self.trainable = trainable
         self.adaptive_scale = adaptive_scale
+        self.eps = eps
         w = torch.empty(emb_dim, n_classes * n_sub)
         nn.init.xavier_uniform_(w)
         if trainable:
             self.centres = nn.Parameter(w)
         else:
             self.register_buffer("centres", w)
-        s0 = math.sqrt(2.0) * math.log(max(n_classes * n_sub - 1, 2))
-        self.register_buffer("scale", torch.tensor(s0))
+        self.register_buffer("scale", torch.tensor(initial_scale(n_classes, n_sub)))
 
-    def logits(self, z: torch.Tensor) -> torch.Tensor:
+    def extra_repr(self) -> str:
+        return (f"emb_dim={self.emb_dim}, n_classes={self.n_classes}, n_sub={self.n_sub}, "
+                f"trainable={self.trainable}, adaptive_scale={self.adaptive_scale}")
+
+    def cosine(self, z: torch.Tensor) -> torch.Tensor:
+        """``[B, n_classes·n_sub]`` cosines between embeddings and centres."""
         return F.normalize(z, dim=1) @ F.normalize(self.centres, dim=0)
+
+    def _targets(self, target: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        if target.dim() == 1:
+            return F.one_hot(target.long(), self.n_classes).to(z.dtype)
+        if target.shape != (len(z), self.n_classes):
+            raise ValueError(f"target must be [B] labels or [B, {self.n_classes}] probabilities, "
+                             f"got {tuple(target.shape)}")
+        return target.to(z.dtype)
 
     @torch.no_grad()
     def _update_scale(self, cos: torch.Tensor, target: torch.Tensor) -> None:
-        s = self.scale
-        logits = s * cos
+        logits = self.scale * cos
         max_l = logits.max()
         b_avg = torch.exp(logits - max_l).sum(dim=1).mean()
-        y_rep = target.repeat_interleave(self.n_sub, dim=1)
-        theta = torch.acos(cos.clamp(-1 + 1e-7, 1 - 1e-7))
-        n_nonzero = (target > 0).sum(dim=1).clamp(min=1).float()
+        y_rep = target.repeat_interleave(self.n_sub, dim=1)  # class-major, like the centre columns
+        theta = torch.acos(cos.clamp(-1 + self.eps, 1 - self.eps))
+        n_nonzero = (target != 0).sum(dim=1).to(cos.dtype)
         theta_med = torch.median((y_rep * theta).sum(dim=1) * n_nonzero)
-        new = (max_l + torch.log(b_avg)) / torch.cos(torch.clamp(theta_med, max=math.pi / 4)) + 1e-7
+        new = (max_l + torch.log(b_avg)) / torch.cos(torch.clamp(theta_med, max=math.pi / 4)) + self.eps
         if torch.isfinite(new):
             self.scale.copy_(new)
 
+    def log_class_probs(self, z: torch.Tensor) -> torch.Tensor:
+        """``[B, n_classes]`` log of the summed sub-cluster probabilities (no scale update)."""
+        logp = torch.log_softmax(self.scale * self.cosine(z), dim=1)
+        return torch.logsumexp(logp.view(len(z), self.n_classes, self.n_sub), dim=2)
+
     def forward(self, z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        cos = self.logits(z)
+        target = self._targets(target, z)
         if self.adaptive_scale and self.training:
-            self._update_scale(cos.detach(), target)
-        prob = torch.softmax(self.scale * cos, dim=1).view(len(z), self.n_classes, self.n_sub).sum(-1)
-        return -(target * torch.log(prob.clamp_min(1e-12))).sum(dim=1).mean()
-
-
-class SubspaceLoss(nn.Module):
-    """L_ss = w_cat·SCAC(z_cat, fixed centres) + Σ_m w_m·SCAC(z_m, trainable centres)."""
-
-    def __init__(self, cat_dim: int, branch_dims: list[int], n_classes: int, n_sub: int = 16,
-                 adaptive_scale: bool = False, cat_weight: float = 1.0, branch_weight: float = 1.0) -> None:
-        super().__init__()
-        self.cat = SubClusterAdaCos(cat_dim, n_classes, n_sub, trainable=False, adaptive_scale=adaptive_scale)
-        self.branches = nn.ModuleList(
-            SubClusterAdaCos(d, n_classes, n_sub, trainable=True, adaptive_scale=adaptive_scale) for d in branch_dims
-        )
-        self.cat_weight, self.branch_weight = cat_weight, branch_weight
-
-    def forward(self, z_cat: torch.Tensor, branches: list[torch.Tensor], target: torch.Tensor):
-        parts = {"cat": self.cat(z_cat, target)}
-        for i, (head, z) in enumerate(zip(self.branches, branches)):
-            parts[f"branch{i}"] = head(z, target)
-        total = self.cat_weight * parts["cat"] + self.branch_weight * sum(
-            v for k, v in parts.items() if k != "cat")
-        return total, parts
+            self._update_scale(self.cosine(z).detach().float(), target.float())
+        return -(target * self.log_class_probs(z)).sum(dim=1).mean()

@@ -1,4 +1,17 @@
-"""Front-ends: magnitude STFT spectrograms and the full-clip magnitude spectrum (torch only)."""
+"""Front-ends: magnitude STFT spectrograms and the full-clip magnitude spectrum (torch only).
+
+Both front-ends run in float32 with autocast disabled (FFTs in half precision are restricted
+on CUDA and lose accuracy), create nothing on a fixed device, and have no parameters.
+
+Reference behaviour (``ibkuroyagi/unlabeled-asd stft.py``; reference notes §1a):
+``torchaudio.transforms.Spectrogram(n_fft, hop_length=n_fft // 2, power=1, normalized=True,
+center=True, pad_mode="reflect")`` with a periodic Hann window, then the bins from the first one
+≥ 200 Hz up to 8000 Hz inclusive; no log, no temporal mean normalisation. Wilkinghoff's
+spectrogram (``wilkinghoff/ssl4asd``) is ``tf.signal.stft(frame_length=1024, frame_step=512,
+pad_end=False)`` (no centring, no normalisation, all bins) with temporal mean normalisation.
+The papers only give window lengths and the 50 % hop, so where they are silent the code's
+choices are the defaults.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +20,71 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["SpectrogramConfig", "Spectrogram", "FullSpectrum"]
+__all__ = ["SpectrogramConfig", "Spectrogram", "FullSpectrum", "NORMALIZATIONS"]
+
+#: STFT scaling modes. ``window``: divide by √(Σ w²) — torchaudio's ``normalized=True`` (seed-000
+#: code). ``frame_length``: divide by √n_fft — ``torch.stft(normalized=True)``. ``none``: raw.
+NORMALIZATIONS = ("none", "window", "frame_length")
 
 
 @dataclass(frozen=True)
 class SpectrogramConfig:
-    """Magnitude STFT settings. Defaults are the seed-000 code's 256-ms branch.
+    """Magnitude STFT settings. Defaults are the seed-000 256-ms branch at 16 kHz.
 
-    f_min/f_max: keep bins from the first bin ≥ f_min up to f_max inclusive (the code cuts
-    200-8000 Hz; ``None`` keeps all bins as Wilkinghoff's code effectively does).
+    n_fft / hop: window and hop in samples (``hop=None`` = 50 % of ``n_fft``, as both papers).
+    center / pad_mode: centred frames with reflect padding (torchaudio/seed-000 code); Wilkinghoff's
+        TensorFlow code uses ``center=False`` (frames start at sample 0, no padding).
+    normalized: one of :data:`NORMALIZATIONS` (booleans accepted: ``True`` = ``"window"``, the
+        torchaudio meaning, ``False`` = ``"none"``).
+    f_min / f_max: keep bins from the first bin ≥ f_min up to the last bin ≤ f_max (the seed-000
+        code cuts 200-8000 Hz; ``None`` keeps everything — Wilkinghoff's code stores the
+        arguments but never applies them).
+    log: 20·log10(max(|X|, log_eps)) (the code's ``use_log`` with power 1); off in both codes.
+    temporal_norm: subtract each bin's mean over time (Wilkinghoff's temporal mean
+        normalisation); applied after the optional log.
     """
 
     n_fft: int = 4096
-    hop: int | None = None  # None = 50 % of n_fft
+    hop: int | None = None
     sample_rate: int = 16000
+    center: bool = True
+    pad_mode: str = "reflect"
+    normalized: str | bool = "window"
     f_min: float | None = 200.0
     f_max: float | None = 8000.0
-    normalized: bool = True
-    log: bool = False  # the reference code feeds linear magnitudes
-    temporal_norm: bool = False  # subtract each bin's mean over time (Wilkinghoff)
+    log: bool = False
+    log_eps: float = 2.220446049250313e-16  # sys.float_info.epsilon, as the reference code
+    temporal_norm: bool = False
+
+    def __post_init__(self) -> None:
+        if self.n_fft < 2:
+            raise ValueError(f"n_fft must be >= 2, got {self.n_fft}")
+        if self.hop is not None and self.hop < 1:
+            raise ValueError(f"hop must be >= 1, got {self.hop}")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalized must be one of {NORMALIZATIONS} or a bool, got {self.normalized!r}")
+        self.bin_range()  # validates the frequency cut
 
     @property
     def hop_length(self) -> int:
         return self.hop or self.n_fft // 2
 
+    @property
+    def normalization(self) -> str:
+        if isinstance(self.normalized, bool):
+            return "window" if self.normalized else "none"
+        return str(self.normalized)
+
+    def frequencies(self) -> torch.Tensor:
+        return torch.fft.rfftfreq(self.n_fft, d=1.0 / self.sample_rate, dtype=torch.float64)
+
     def bin_range(self) -> tuple[int, int]:
-        freqs = torch.fft.rfftfreq(self.n_fft, d=1.0 / self.sample_rate)
-        lo = 0 if self.f_min is None else int(torch.searchsorted(freqs, torch.tensor(float(self.f_min))))
-        hi = len(freqs) if self.f_max is None else int(torch.searchsorted(freqs, torch.tensor(float(self.f_max)), right=True))
+        """``(lo, hi)``: the kept bins are ``lo .. hi-1``."""
+        freqs = self.frequencies()
+        lo = 0 if self.f_min is None else int(torch.searchsorted(freqs, torch.tensor(float(self.f_min),
+                                                                                   dtype=torch.float64)))
+        hi = len(freqs) if self.f_max is None else int(
+            torch.searchsorted(freqs, torch.tensor(float(self.f_max), dtype=torch.float64), right=True))
         if hi <= lo:
             raise ValueError(f"empty frequency range {self.f_min}-{self.f_max} Hz for n_fft {self.n_fft}")
         return lo, hi
@@ -44,37 +94,68 @@ class SpectrogramConfig:
         lo, hi = self.bin_range()
         return hi - lo
 
+    def n_frames(self, n_samples: int) -> int:
+        if self.center:
+            return n_samples // self.hop_length + 1
+        if n_samples < self.n_fft:
+            raise ValueError(f"{n_samples} samples are shorter than one {self.n_fft}-sample frame (center=False)")
+        return (n_samples - self.n_fft) // self.hop_length + 1
+
 
 class Spectrogram(nn.Module):
-    """``[B, T]`` waveform → ``[B, F, frames]`` magnitude spectrogram (Hann window, centred)."""
+    """``[B, T]`` waveform → ``[B, F, frames]`` magnitude spectrogram (periodic Hann window)."""
 
-    def __init__(self, cfg: SpectrogramConfig) -> None:
+    def __init__(self, cfg: SpectrogramConfig | None = None, **overrides) -> None:
         super().__init__()
+        if cfg is None:
+            cfg = SpectrogramConfig(**overrides)
+        elif overrides:
+            raise TypeError("pass either a SpectrogramConfig or keyword settings, not both")
         self.cfg = cfg
-        self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
+        window = torch.hann_window(cfg.n_fft, periodic=True)
+        self.register_buffer("window", window, persistent=False)
+        mode = cfg.normalization
+        self.scale = {"none": 1.0, "window": float(window.pow(2).sum().rsqrt()), "frame_length": cfg.n_fft**-0.5}[mode]
         self.lo, self.hi = cfg.bin_range()
+
+    @property
+    def n_bins(self) -> int:
+        return self.hi - self.lo
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         c = self.cfg
-        spec = torch.stft(wave.float(), n_fft=c.n_fft, hop_length=c.hop_length, window=self.window, center=True,
-                          pad_mode="reflect", normalized=c.normalized, return_complex=True).abs()
-        spec = spec[:, self.lo : self.hi]
-        if c.log:
-            spec = torch.log(spec + 1e-7)
-        if c.temporal_norm:
-            spec = spec - spec.mean(dim=-1, keepdim=True)
+        with torch.autocast(device_type=wave.device.type, enabled=False):
+            spec = torch.stft(wave.float(), n_fft=c.n_fft, hop_length=c.hop_length, window=self.window.float(),
+                              center=c.center, pad_mode=c.pad_mode, normalized=False, onesided=True,
+                              return_complex=True).abs()
+            spec = spec[:, self.lo : self.hi]
+            if self.scale != 1.0:
+                spec = spec * self.scale
+            if c.log:
+                spec = 20.0 * torch.log10(spec.clamp_min(c.log_eps))
+            if c.temporal_norm:
+                spec = spec - spec.mean(dim=-1, keepdim=True)
         return spec
 
 
 class FullSpectrum(nn.Module):
-    """``[B, T]`` waveform → ``[B, 1, T//2 + 1]`` magnitude DFT of the whole clip."""
+    """``[B, T]`` waveform → ``[B, 1, n_bins]`` magnitude DFT of the whole clip (``torch.fft.rfft``).
+
+    ``n_bins=None`` keeps all T//2 + 1 bins (seed-000 code); Wilkinghoff's code keeps the first
+    T//2. No log and no normalisation in either code.
+    """
 
     def __init__(self, n_bins: int | None = None) -> None:
         super().__init__()
-        self.n_bins = n_bins  # keep only the first n_bins (Wilkinghoff: 144000 of 144001)
+        self.n_bins = n_bins
+
+    def output_length(self, n_samples: int) -> int:
+        full = n_samples // 2 + 1
+        return full if self.n_bins is None else min(self.n_bins, full)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        spec = torch.fft.rfft(wave.float()).abs()
+        with torch.autocast(device_type=wave.device.type, enabled=False):
+            spec = torch.fft.rfft(wave.float()).abs()
         if self.n_bins is not None:
             spec = spec[:, : self.n_bins]
         return spec.unsqueeze(1)
