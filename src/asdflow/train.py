@@ -202,7 +202,8 @@ def train_model(
             l_trp = torch.zeros((), device=device)
             if trip.enabled:
                 mids = machine_ids[idx]
-                partner = choose_partners(mids, generator=g, mode=trip.partner).to(device)
+                partner, keep = choose_partners(mids, generator=g, mode=trip.partner, return_mask=True)
+                partner, keep = partner.to(device), keep.to(device)
                 alpha = torch.empty(len(x)).uniform_(*trip.snr_db, generator=g).to(device)
                 x_pos = snr_mix(x, x[partner], alpha, variant=trip.snr_variant)
                 shifts = sample_semitones(len(x), generator=g, low=trip.semitones[0], high=trip.semitones[1],
@@ -210,8 +211,10 @@ def train_model(
                 x_neg = pitch_shift(x, shifts.to(device), sample_rate=sample_rate)
                 z = model(torch.cat([x, x_pos, x_neg]))["cat"]
                 z_a, z_p, z_n = z.split(len(x))
+                # same_type (code): anchors without a same-type partner leave the loss, as in the code
+                mask = keep if trip.partner == "same_type" else None
                 l_trp = triplet_loss(z_a, z_p, z_n, tau=trip.tau, gamma=trip.gamma, variant=trip.variant,
-                                     reduction=trip.reduction)
+                                     reduction=trip.reduction, mask=mask)
                 loss = loss + trip.weight * l_trp
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}; lower the learning rate")

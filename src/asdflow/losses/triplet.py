@@ -155,6 +155,10 @@ def pitch_shift(wave: torch.Tensor, semitones: torch.Tensor | float, sample_rate
     denominator ≤ ``max_denominator`` so the sinc kernels stay small (frequency error ≤ 0.12 %,
     ~2 cents, for integer shifts within ±12). Clips sharing a shift are processed together; runs
     on the input's device; a shift of 0 returns the clip unchanged.
+
+    Like torchaudio's, the vocoder keeps no vertical phase coherence and starts its phases from
+    the reflect-padded first frame, so stationary tones keep their (shifted) pitch but can lose
+    level (a 1-kHz sine shifted +12 keeps about half its power); this is reproduced, not fixed.
     """
     import julius
 
