@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from asdflow.data import CachedWaves
 
-__all__ = ["embed_waves", "embeddings_to_matrix", "matrix_to_column"]
+__all__ = ["embed_waves"]
 
 
 @torch.no_grad()
@@ -46,16 +44,3 @@ def embed_waves(
         out.append(z.float().cpu().numpy())
     dim = getattr(model, "emb_dim", 0)
     return np.concatenate(out) if out else np.zeros((0, dim), dtype=np.float32)
-
-
-def matrix_to_column(matrix: np.ndarray) -> pa.FixedSizeListArray:
-    """An [N, D] float32 matrix as an Arrow fixed-size-list column (zero-copy where possible)."""
-    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-    return pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), matrix.shape[1])
-
-
-def embeddings_to_matrix(df: pd.DataFrame, column: str = "embedding") -> np.ndarray:
-    """Stack an embedding column (lists/arrays per row) into an [N, D] float32 matrix."""
-    if len(df) == 0:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.stack(df[column].to_numpy()).astype(np.float32, copy=False)
