@@ -10,7 +10,11 @@ from asdflow.recipes import SystemRecipe
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-PKG_VERSION = asdflow.__version__
+# Code versions: a step reruns when the package code it depends on changes.
+CODE_SYNTH = asdflow.code_version("synth")
+CODE_IO = asdflow.code_version("io", "schemas.py")
+CODE_MODEL = asdflow.code_version("nets", "losses", "train.py", "data.py", "embed.py")
+CODE_SCORING = asdflow.code_version("scoring.py", "systems.py", "baselines", "metrics.py")
 SYNTH_DIR = (
     f"results/data/synth/{config['synth']['preset']}-seed{config['synth']['seed']}"
 )

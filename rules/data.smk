@@ -16,7 +16,7 @@ rule synth_data:
     params:
         preset=config["synth"]["preset"],
         seed=config["synth"]["seed"],
-        pkg_version=PKG_VERSION,
+        code=CODE_SYNTH,
     script:
         "../workflow_scripts/synth_data.py"
 
@@ -38,7 +38,7 @@ rule dcase_manifest:
         hide_attributes=config["hide_attributes"],
         eval_ground_truth=eval_ground_truth(),
         min_seconds=config["audio"]["min_seconds"],
-        pkg_version=PKG_VERSION,
+        code=CODE_IO,
     script:
         "../workflow_scripts/dcase_manifest.py"
 
@@ -58,7 +58,7 @@ rule external_manifest:
         external=external_params(),
         n_shards=N_SHARDS,
         label_mode=config["external_pool"]["label_mode"],
-        pkg_version=PKG_VERSION,
+        code=CODE_IO,
     script:
         "../workflow_scripts/external_manifest.py"
 
@@ -84,7 +84,7 @@ rule cache_dcase_audio:
         runtime=60,
     params:
         audio=audio_spec_params(),
-        pkg_version=PKG_VERSION,
+        code=CODE_IO,
     script:
         "../workflow_scripts/cache_audio.py"
 
@@ -110,7 +110,7 @@ rule cache_external_shard:
         runtime=120,
     params:
         audio=audio_spec_params(),
-        pkg_version=PKG_VERSION,
+        code=CODE_IO,
     script:
         "../workflow_scripts/cache_audio.py"
 

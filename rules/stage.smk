@@ -19,6 +19,7 @@ rule trainset_stage1:
     params:
         labels=lambda wc: recipe(wc).labels,
         cache_npy="results/cache/dcase.npy",
+        code=CODE_SCORING,
     script:
         "../workflow_scripts/trainset.py"
 
@@ -46,7 +47,7 @@ rule train_embedding:
     params:
         train=train_options,
         audio=audio_spec_params(),
-        pkg_version=PKG_VERSION,
+        code=CODE_MODEL,
     script:
         "../workflow_scripts/train_embedding.py"
 
@@ -71,7 +72,7 @@ rule embed_dcase:
         runtime=120,
     params:
         batch_size=64,
-        pkg_version=PKG_VERSION,
+        code=CODE_MODEL,
     script:
         "../workflow_scripts/embed_dcase.py"
 
@@ -93,7 +94,7 @@ rule score_embeddings:
         "../envs/asdflow-cpu.yaml"
     params:
         scoring=config["scoring"],
-        pkg_version=PKG_VERSION,
+        code=CODE_SCORING,
     script:
         "../workflow_scripts/score_embeddings.py"
 
@@ -114,7 +115,7 @@ rule score_gmm:
     params:
         gmm=config["gmm"],
         sample_rate=config["audio"]["sample_rate"],
-        pkg_version=PKG_VERSION,
+        code=CODE_SCORING,
     script:
         "../workflow_scripts/score_gmm.py"
 
@@ -133,6 +134,7 @@ rule evaluate:
         "../envs/asdflow-cpu.yaml"
     params:
         evaluation=config["evaluation"],
+        code=CODE_SCORING,
     script:
         "../workflow_scripts/evaluate.py"
 
