@@ -140,3 +140,31 @@ def evaluate_scores(
     summary["thresholds"] = thresholds
     summary["submission_files"] = len(written)
     return table, summary
+
+
+def score_external_shard(
+    model, shard: pd.DataFrame, cache_npy: str | Path, representatives: pd.DataFrame, *, batch_size: int = 64,
+    use_gpu: str | bool = "auto", renormalize: bool = True, progress: bool = True
+) -> pd.DataFrame:
+    """Embed one external-pool shard with a stage's model and find, per clip, the machine type of
+    the most similar representative and its anomaly score for that machine (FAISS inner-product
+    search over L2-normalised vectors; paper §4.1.1).
+
+    ``shard`` is an external-manifest shard; ``cache_npy`` its decoded-audio cache. Clips whose
+    decoding failed are left out (their count is in ``attrs['n_failed']``). Memory is bounded by
+    ``batch_size`` and the number of representatives, not by the shard size.
+    """
+    from asdflow.embed import embed_waves
+    from asdflow.scoring import build_index, search_nearest_machine, stack_embeddings
+
+    clips = attach_cache_rows(shard, cache_npy)
+    emb = embed_waves(model, clips["cache_path"].tolist(), clips["cache_row"].tolist(), batch_size=batch_size,
+                      progress=progress, desc="embedding pool shard")
+    machines = representatives["machine"].astype(str).tolist()
+    index = build_index(stack_embeddings(representatives), machines, use_gpu=use_gpu, normalize=renormalize)
+    queries = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    hits = search_nearest_machine(index, machines, queries.astype(np.float32))
+    out = clips[["clip_id", "label_mids", "label_names"]].reset_index(drop=True)
+    out = pd.concat([out, hits[["machine", "similarity", "score"]]], axis=1)
+    out.attrs["n_failed"] = clips.attrs.get("n_failed", 0)
+    return out
