@@ -22,6 +22,7 @@ wildcard_constraints:
 
 include: "rules/data.smk"
 include: "rules/stage.smk"
+include: "rules/iterate.smk"
 
 
 rule all:

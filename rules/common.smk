@@ -14,7 +14,9 @@ validate(config, schema="../schemas/config.schema.yaml")
 CODE_SYNTH = asdflow.code_version("synth")
 CODE_IO = asdflow.code_version("io", "schemas.py")
 CODE_MODEL = asdflow.code_version("nets", "losses", "train.py", "data.py", "embed.py")
-CODE_SCORING = asdflow.code_version("scoring.py", "systems.py", "baselines", "metrics.py")
+CODE_SCORING = asdflow.code_version(
+    "scoring.py", "systems.py", "baselines", "metrics.py"
+)
 SYNTH_DIR = (
     f"results/data/synth/{config['synth']['preset']}-seed{config['synth']['seed']}"
 )
@@ -114,9 +116,59 @@ def stage_dir(system, seed, stage):
 
 
 def stage_targets(artifact):
-    """One artifact for every selected system × seed at stage 1."""
-    return [
-        f"{stage_dir(s, k, 1)}/{artifact}"
-        for s in config["systems"]
-        for k in config["seeds"]
-    ]
+    """One artifact for every selected system x seed x stage (1..the system's stages)."""
+    out = []
+    for name in config["systems"]:
+        stages = SystemRecipe.from_config(name, SYSTEM_DEFS).stages
+        out += [
+            f"{stage_dir(name, k, m)}/{artifact}"
+            for k in config["seeds"]
+            for m in range(1, stages + 1)
+        ]
+    return out
+
+
+def previous(artifact):
+    """Input function: an artifact of stage m-1 of the same system and seed."""
+
+    def get(wildcards):
+        return f"{stage_dir(wildcards.system, wildcards.seed, int(wildcards.stage) - 1)}/{artifact}"
+
+    return get
+
+
+def external_score_shards(wildcards):
+    return expand(
+        "{d}/external_scores/shard-{shard}.parquet",
+        d=stage_dir(wildcards.system, wildcards.seed, wildcards.stage),
+        shard=SHARDS,
+    )
+
+
+def stage_trainset_inputs(wildcards):
+    """Inputs of a stage >= 2 training set, following the system's recipe."""
+    r = recipe(wildcards)
+    d = stage_dir(wildcards.system, wildcards.seed, wildcards.stage)
+    inputs = {
+        "manifest": "results/manifests/dcase.parquet",
+        "cache_index": "results/cache/dcase.index.parquet",
+    }
+    if r.pseudo_labels:
+        inputs["pseudolabels"] = f"{d}/pseudolabels.parquet"
+    if r.uses_external:
+        inputs["selection"] = f"{d}/selection.parquet"
+        inputs["ext_manifests"] = expand(
+            "results/manifests/external/shard-{shard}.parquet", shard=SHARDS
+        )
+        inputs["ext_caches"] = expand(
+            "results/cache/external/shard-{shard}.npy", shard=SHARDS
+        )
+    return inputs
+
+
+def training_caches(wildcards):
+    """Audio caches a training job reads: DCASE, plus the pool shards with external data."""
+    caches = ["results/cache/dcase.npy"]
+    if int(wildcards.stage) > 1 and recipe(wildcards).uses_external:
+        caches += expand("results/cache/external/shard-{shard}.npy", shard=SHARDS)
+    return caches

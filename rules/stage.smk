@@ -28,7 +28,7 @@ rule train_embedding:
     """Train the system's net on its trainset (checkpointed every epoch, resumable)."""
     input:
         trainset="results/{system}/seed{seed}/stage{stage}/trainset.parquet",
-        cache="results/cache/dcase.npy",
+        caches=training_caches,
     output:
         model="results/{system}/seed{seed}/stage{stage}/model.pt",
         report="results/{system}/seed{seed}/stage{stage}/train_report.json",

@@ -72,7 +72,41 @@ def test_stage1_artifacts(tiny_run):
         assert len(rows) == 8 and all(r.split(",")[1] in ("0", "1") for r in rows)
     long = pd.read_csv(r / "summary/metrics.csv")
     assert {"system", "seed", "stage", "split", "machine", "section", "domain", "auc", "pauc"} <= set(long.columns)
-    assert set(long["system"]) == {"Ba+Ltrp", "GMM"}
+    assert set(long["system"]) == {"Ba+Ltrp", "GMM", "Ba+Ltrp+Ps+Ex"}
     assert long.loc[long["machine"] == "ALL", "official_score"].notna().all()
     table = (r / "summary/table.md").read_text()
     assert "Ba+Ltrp" in table and "GMM" in table and "official score" in table
+
+
+def test_stage2_artifacts_of_the_iterative_system(tiny_run):
+    r = tiny_run / "results"
+    s1, s2 = r / "Ba+Ltrp+Ps+Ex/seed0/stage1", r / "Ba+Ltrp+Ps+Ex/seed0/stage2"
+    ext = pd.concat([read_table(r / f"manifests/external/shard-{i:04d}.parquet", "external_manifest")
+                     for i in range(2)])
+    scored = pd.concat([read_table(s2 / f"external_scores/shard-{i:04d}.parquet", "external_scores")
+                        for i in range(2)])
+    assert sorted(scored["clip_id"]) == sorted(ext["clip_id"])  # every pool clip scored once
+    assert set(scored["machine"]) <= {"ToyCar", "fan"}
+    # selection: below the machine's highest stage-1 training score, at most n_max=5 per machine
+    prev = read_table(s1 / "scores.parquet", "scores")
+    thr = prev[prev["split"] == "train"].groupby("machine")["score"].max()
+    sel = read_table(s2 / "selection.parquet", "selection")
+    assert (sel.groupby("machine").size() <= 5).all()
+    assert (sel["score"].to_numpy() < thr.loc[sel["machine"]].to_numpy()).all()
+    assert all(lbl.startswith(m + "_") for lbl, m in zip(sel["label"], sel["machine"]))
+    audit = pd.read_csv(s2 / "selection_audit.csv")
+    assert {"machine", "threshold", "n_out", "n_ex"} <= set(audit.columns)
+    assert (audit["n_ex"] == audit["n_out"].clip(upper=5)).all()
+    pl = read_table(s2 / "pseudolabels.parquet", "pseudolabels")
+    assert pl["label"].str.match(r"^(ToyCar|fan)_pl\d+$").all()
+    assert (pd.read_csv(s2 / "pseudolabel_quality.csv")["ari"].between(-1, 1)).all()
+    trainset = read_table(s2 / "trainset.parquet", "trainset")
+    assert trainset["is_external"].sum() == len(sel)
+    orig = trainset[~trainset["is_external"]]
+    assert (orig.set_index("clip_id")["label"] == pl.set_index("clip_id")["label"].loc[orig["clip_id"]]).all()
+    assert (r / "Ba+Ltrp+Ps+Ex/seed0/stage2/metrics.parquet").exists()
+    long = pd.read_csv(r / "summary/metrics.csv")
+    assert set(long.loc[long["system"] == "Ba+Ltrp+Ps+Ex", "stage"]) == {1, 2}
+    # representatives come from original clips only, even with external clips in the trainset
+    reps = read_table(s2 / "representatives.parquet", "representatives")
+    assert set(reps["machine"]) == {"ToyCar", "fan"}

@@ -15,7 +15,23 @@ class SystemRecipe:
     network: str = "Ba"
     labels: str = "machine"
     triplet: bool = False
+    external: str = "none"  # none | score (paper §4.1.1) | random (Table 4 ablation), stages >= 2
+    pseudo_labels: bool = False  # k-means pseudo-labels from the previous stage (§4.2.2)
+    n_max: int = 1000
+    stages: int = 1
     train: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.external not in ("none", "score", "random"):
+            raise ValueError(f"system {self.name}: external must be none, score or random, got {self.external!r}")
+        if self.stages < 1:
+            raise ValueError(f"system {self.name}: stages must be >= 1")
+        if self.stages > 1 and self.external == "none" and not self.pseudo_labels:
+            raise ValueError(f"system {self.name}: stages > 1 need external data or pseudo-labels")
+
+    @property
+    def uses_external(self) -> bool:
+        return self.external != "none"
 
     @classmethod
     def from_config(cls, name: str, definitions: Mapping[str, Mapping[str, Any]]) -> "SystemRecipe":

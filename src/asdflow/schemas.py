@@ -151,6 +151,40 @@ METRICS = pa.schema(
     ]
 )
 
+#: Pool clips scored by a stage's model (``.../stage<m>/external_scores/shard-XXXX.parquet``).
+EXTERNAL_SCORES = pa.schema(
+    [
+        ("clip_id", _STR),
+        ("label_mids", pa.list_(_STR)),
+        ("label_names", pa.list_(_STR)),
+        ("machine", _STR),  # machine type of the most similar representative
+        ("similarity", pa.float64()),
+        ("score", pa.float64()),  # −max cosine to that machine's representatives
+    ]
+)
+
+#: External clips added to a stage's training set (``.../stage<m>/selection.parquet``).
+SELECTION = pa.schema(
+    [
+        ("clip_id", _STR),
+        ("machine", _STR),
+        ("score", pa.float64()),
+        ("label", _STR),  # <machine>_<mid>
+        ("rank", pa.int64()),
+    ]
+)
+
+#: Pseudo-labels of the original training clips (``.../stage<m>/pseudolabels.parquet``).
+PSEUDOLABELS = pa.schema(
+    [
+        ("clip_id", _STR),
+        ("machine", _STR),
+        ("domain", _STR),
+        ("pl_cluster", pa.int64()),
+        ("label", _STR),  # <machine>_pl<j> (unlabeled) or <machine_attr>_pl<j> (labeled)
+    ]
+)
+
 SCHEMAS: Mapping[str, pa.Schema] = {
     "dcase_manifest": DCASE_MANIFEST,
     "external_manifest": EXTERNAL_MANIFEST,
@@ -160,6 +194,9 @@ SCHEMAS: Mapping[str, pa.Schema] = {
     "representatives": REPRESENTATIVES,
     "scores": SCORES,
     "metrics": METRICS,
+    "external_scores": EXTERNAL_SCORES,
+    "selection": SELECTION,
+    "pseudolabels": PSEUDOLABELS,
 }
 
 

@@ -168,3 +168,45 @@ def score_external_shard(
     out = pd.concat([out, hits[["machine", "similarity", "score"]]], axis=1)
     out.attrs["n_failed"] = clips.attrs.get("n_failed", 0)
     return out
+
+
+def build_stage_trainset(
+    manifest: pd.DataFrame,
+    dcase_cache: str | Path,
+    labels: str,
+    *,
+    pseudolabels: pd.DataFrame | None = None,
+    selection: pd.DataFrame | None = None,
+    external_shards: list[tuple[pd.DataFrame, str]] | None = None,
+) -> pd.DataFrame:
+    """Training set of stage m >= 2 (TRAINSET): original clips, relabelled with the previous
+    stage's pseudo-labels when given, plus the selected external clips with their
+    ``<machine>_<mid>`` labels (read from the pool shard caches).
+
+    ``external_shards``: (shard manifest, cache npy path) pairs holding the selected clips.
+    """
+    train = build_stage1_trainset(manifest, dcase_cache, labels)
+    if pseudolabels is not None:
+        pl = pseudolabels.set_index("clip_id")["label"]
+        missing = ~train["clip_id"].isin(pl.index)
+        if missing.any():
+            raise KeyError(f"{int(missing.sum())} training clips have no pseudo-label "
+                           f"(e.g. {train.loc[missing, 'clip_id'].iloc[0]!r}); rebuild pseudolabels")
+        train["label"] = pl.loc[train["clip_id"]].to_numpy()
+    parts = [train]
+    if selection is not None and len(selection):
+        if not external_shards:
+            raise ValueError("a selection was given without the external shards that hold its clips")
+        located = []
+        for shard, cache in external_shards:
+            s = shard[shard["clip_id"].isin(selection["clip_id"])]
+            if len(s):
+                located.append(attach_cache_rows(s[["clip_id"]], cache)[["clip_id", "cache_path", "cache_row"]])
+        found = pd.concat(located, ignore_index=True) if located else pd.DataFrame(columns=["clip_id"])
+        ext = selection.merge(found, on="clip_id", how="inner")
+        if len(ext) < len(selection):
+            log.warning("%d selected clips were not found in the pool caches", len(selection) - len(ext))
+        parts.append(ext.assign(section="ext", domain="source", is_external=True)[train.columns])
+    out = pd.concat(parts, ignore_index=True)
+    out["cache_row"] = out["cache_row"].astype("int64")
+    return out

@@ -1,0 +1,96 @@
+# Stages m >= 2 (seed 000 §4.3): the stage m-1 model scores the external pool (one job per
+# shard, FAISS search), selects pseudo-anomalous clips per machine type, and its k-means
+# pseudo-labels relabel the original clips; stage m trains from scratch on that trainset.
+# Artifacts: results/<system>/seed<k>/stage<m>/{external_scores/,selection*,pseudolabels*,trainset}
+
+
+rule score_external_shard:
+    """Embed one pool shard with the stage m-1 model; nearest machine type and its score."""
+    input:
+        model=previous("model.pt"),
+        representatives=previous("representatives.parquet"),
+        manifest="results/manifests/external/shard-{shard}.parquet",
+        cache="results/cache/external/shard-{shard}.npy",
+    output:
+        "results/{system}/seed{seed}/stage{stage}/external_scores/shard-{shard}.parquet",
+    log:
+        "logs/score_external_shard/{system}/seed{seed}/stage{stage}/{shard}.log",
+    benchmark:
+        "benchmarks/score_external_shard/{system}/seed{seed}/stage{stage}/{shard}.tsv"
+    wildcard_constraints:
+        system=systems_with_backend("embedding"),
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        batch_size=64,
+        renormalize=config["scoring"]["renormalize"],
+        code=CODE_SCORING + CODE_MODEL,
+    script:
+        "../workflow_scripts/score_external_shard.py"
+
+
+rule select_external:
+    """Per machine: threshold = max training score; keep the N_max lowest-scoring pool clips."""
+    input:
+        shards=external_score_shards,
+        scores=previous("scores.parquet"),
+    output:
+        selection="results/{system}/seed{seed}/stage{stage}/selection.parquet",
+        audit="results/{system}/seed{seed}/stage{stage}/selection_audit.csv",
+    log:
+        "logs/select_external/{system}/seed{seed}/stage{stage}.log",
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    params:
+        mode=lambda wc: recipe(wc).external,
+        n_max=lambda wc: recipe(wc).n_max,
+        label_mode=config["selection"]["label_mode"],
+        inclusive=config["selection"]["inclusive"],
+        code=CODE_SCORING,
+    script:
+        "../workflow_scripts/select_external.py"
+
+
+rule pseudolabels:
+    """k-means per machine x domain on the stage m-1 training embeddings (k_so, k_ta)."""
+    input:
+        embeddings=previous("embeddings.parquet"),
+        manifest="results/manifests/dcase.parquet",
+    output:
+        labels="results/{system}/seed{seed}/stage{stage}/pseudolabels.parquet",
+        quality="results/{system}/seed{seed}/stage{stage}/pseudolabel_quality.csv",
+    log:
+        "logs/pseudolabels/{system}/seed{seed}/stage{stage}.log",
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    params:
+        options=config["pseudo_labels"],
+        labels=lambda wc: recipe(wc).labels,
+        code=CODE_SCORING,
+    script:
+        "../workflow_scripts/pseudolabels.py"
+
+
+rule trainset_stage_m:
+    """Original clips (pseudo-labelled) + selected external clips with machine_mid labels."""
+    input:
+        unpack(stage_trainset_inputs),
+    output:
+        "results/{system}/seed{seed}/stage{stage}/trainset.parquet",
+    log:
+        "logs/trainset/{system}/seed{seed}/stage{stage}.log",
+    wildcard_constraints:
+        system=systems_with_backend("embedding"),
+        stage=r"[2-9]|[1-9]\d+",
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    params:
+        labels=lambda wc: recipe(wc).labels,
+        cache_npy="results/cache/dcase.npy",
+        code=CODE_SCORING,
+    script:
+        "../workflow_scripts/trainset_stage_m.py"
