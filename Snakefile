@@ -12,6 +12,7 @@ configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 include: "rules/common.smk"
+include: "rules/resources.smk"
 
 
 wildcard_constraints:

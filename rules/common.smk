@@ -6,7 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 import asdflow
-from asdflow.recipes import SystemRecipe
+from asdflow.recipes import BACKENDS, SystemRecipe
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -14,6 +14,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 CODE_SYNTH = asdflow.code_version("synth")
 CODE_IO = asdflow.code_version("io", "schemas.py")
 CODE_MODEL = asdflow.code_version("nets", "losses", "train.py", "data.py", "embed.py")
+CODE_SELECT = asdflow.code_version("select.py", "schemas.py")
 CODE_SCORING = asdflow.code_version(
     "scoring.py", "systems.py", "baselines", "metrics.py"
 )
@@ -97,9 +98,12 @@ for _name in config["systems"]:
         )
 
 
-def systems_with_backend(backend):
-    """Regex alternation of the defined systems with that backend (for wildcard_constraints)."""
-    names = [n for n, d in SYSTEM_DEFS.items() if d["backend"] == backend]
+BASELINE_BACKENDS = [b for b in BACKENDS if b != "embedding"]
+
+
+def systems_with_backend(*backends):
+    """Regex alternation of the defined systems with one of these backends (wildcard_constraints)."""
+    names = [n for n, d in SYSTEM_DEFS.items() if d["backend"] in backends]
     return "|".join(map(re.escape, names)) or "(?!)"
 
 
@@ -135,6 +139,14 @@ def previous(artifact):
         return f"{stage_dir(wildcards.system, wildcards.seed, int(wildcards.stage) - 1)}/{artifact}"
 
     return get
+
+
+def external_shard_cache(wildcards):
+    """A pool shard's decoded-audio cache, or nothing when external_pool.cache is false (then
+    every stage decodes the shard's audio files again)."""
+    if not config["external_pool"]["cache"]:
+        return []
+    return f"results/cache/external/shard-{wildcards.shard}.npy"
 
 
 def external_score_shards(wildcards):

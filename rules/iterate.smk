@@ -10,7 +10,7 @@ rule score_external_shard:
         model=previous("model.pt"),
         representatives=previous("representatives.parquet"),
         manifest="results/manifests/external/shard-{shard}.parquet",
-        cache="results/cache/external/shard-{shard}.npy",
+        cache=external_shard_cache,  # [] with external_pool.cache: false (decode the files)
     output:
         "results/{system}/seed{seed}/stage{stage}/external_scores/shard-{shard}.parquet",
     log:
@@ -23,12 +23,16 @@ rule score_external_shard:
         "../envs/asdflow-cpu.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=mem_mb(8000),
+        runtime=runtime_min(120),
+        gpu=GPU_JOB_GPUS,
     params:
         batch_size=64,
         renormalize=config["scoring"]["renormalize"],
-        code=CODE_SCORING + CODE_MODEL,
+        use_cache=config["external_pool"]["cache"],
+        audio=audio_spec_params(),  # decoding spec when there is no cache
+        amp=True,  # bfloat16 autocast on CUDA (ignored on CPU)
+        code=CODE_SCORING + CODE_MODEL + CODE_IO,
     script:
         "../workflow_scripts/score_external_shard.py"
 
@@ -37,20 +41,25 @@ rule select_external:
     """Per machine: threshold = max training score; keep the N_max lowest-scoring pool clips."""
     input:
         shards=external_score_shards,
-        scores=previous("scores.parquet"),
+        train_scores=previous("train_scores.parquet"),
     output:
         selection="results/{system}/seed{seed}/stage{stage}/selection.parquet",
         audit="results/{system}/seed{seed}/stage{stage}/selection_audit.csv",
     log:
         "logs/select_external/{system}/seed{seed}/stage{stage}.log",
+    group:
+        "trainset"
     conda:
         "../envs/asdflow-cpu.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(30),
     params:
         mode=lambda wc: recipe(wc).external,
         n_max=lambda wc: recipe(wc).n_max,
         label_mode=config["selection"]["label_mode"],
         inclusive=config["selection"]["inclusive"],
-        code=CODE_SCORING,
+        code=CODE_SELECT,
     script:
         "../workflow_scripts/select_external.py"
 
@@ -58,15 +67,20 @@ rule select_external:
 rule pseudolabels:
     """k-means per machine x domain on the stage m-1 training embeddings (k_so, k_ta)."""
     input:
-        embeddings=previous("embeddings.parquet"),
+        embeddings=previous("embeddings_train.parquet"),
         manifest="results/manifests/dcase.parquet",
     output:
         labels="results/{system}/seed{seed}/stage{stage}/pseudolabels.parquet",
         quality="results/{system}/seed{seed}/stage{stage}/pseudolabel_quality.csv",
     log:
         "logs/pseudolabels/{system}/seed{seed}/stage{stage}.log",
+    group:
+        "trainset"
     conda:
         "../envs/asdflow-cpu.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(30),
     params:
         options=config["pseudo_labels"],
         labels=lambda wc: recipe(wc).labels,
@@ -86,8 +100,13 @@ rule trainset_stage_m:
     wildcard_constraints:
         system=systems_with_backend("embedding"),
         stage=r"[2-9]|[1-9]\d+",
+    group:
+        "trainset"
     conda:
         "../envs/asdflow-cpu.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(30),
     params:
         labels=lambda wc: recipe(wc).labels,
         cache_npy="results/cache/dcase.npy",

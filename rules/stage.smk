@@ -1,4 +1,6 @@
-# Per-stage steps of every system: trainset -> model -> embeddings -> scores -> metrics.
+# Per-stage steps of every system. Embedding systems: trainset -> model -> embeddings_{train,test}
+# -> representatives + train_scores -> test_scores -> metrics. Frame baselines (gmm, autoencoder):
+# baseline.pkl -> train_scores + test_scores -> metrics.
 # Artifacts: results/<system>/seed<k>/stage<m>/...  Backends are chosen by the system's recipe
 # (wildcard constraints below), so the summary and evaluation rules treat every system alike.
 
@@ -14,8 +16,13 @@ rule trainset_stage1:
         "logs/trainset/{system}/seed{seed}/stage1.log",
     wildcard_constraints:
         system=systems_with_backend("embedding"),
+    group:
+        "trainset"
     conda:
         "../envs/asdflow-cpu.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(15),
     params:
         labels=lambda wc: recipe(wc).labels,
         cache_npy="results/cache/dcase.npy",
@@ -42,8 +49,9 @@ rule train_embedding:
         "../envs/asdflow-cpu.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=720,
+        mem_mb=mem_mb(8000),
+        runtime=runtime_min(720),
+        gpu=GPU_JOB_GPUS,
     params:
         train=train_options,
         audio=audio_spec_params(),
@@ -53,23 +61,27 @@ rule train_embedding:
 
 
 rule embed_dcase:
-    """Embeddings of every DCASE clip (train and test) with the stage's model."""
+    """Embeddings of every DCASE clip with the stage's model, one table per split."""
     input:
         model="results/{system}/seed{seed}/stage{stage}/model.pt",
         manifest="results/manifests/dcase.parquet",
         cache="results/cache/dcase.npy",
     output:
-        "results/{system}/seed{seed}/stage{stage}/embeddings.parquet",
+        train="results/{system}/seed{seed}/stage{stage}/embeddings_train.parquet",
+        test="results/{system}/seed{seed}/stage{stage}/embeddings_test.parquet",
     log:
         "logs/embed_dcase/{system}/seed{seed}/stage{stage}.log",
+    benchmark:
+        "benchmarks/embed_dcase/{system}/seed{seed}/stage{stage}.tsv"
     wildcard_constraints:
         system=systems_with_backend("embedding"),
     conda:
         "../envs/asdflow-cpu.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=mem_mb(8000),
+        runtime=runtime_min(120),
+        gpu=GPU_JOB_GPUS,
     params:
         batch_size=64,
         code=CODE_MODEL,
@@ -77,61 +89,132 @@ rule embed_dcase:
         "../workflow_scripts/embed_dcase.py"
 
 
-rule score_embeddings:
-    """Representatives of the original training clips; score = -max cosine similarity."""
+rule representatives:
+    """k-means representatives of the original training clips; their -max cosine scores."""
     input:
-        embeddings="results/{system}/seed{seed}/stage{stage}/embeddings.parquet",
+        embeddings="results/{system}/seed{seed}/stage{stage}/embeddings_train.parquet",
         trainset="results/{system}/seed{seed}/stage{stage}/trainset.parquet",
         manifest="results/manifests/dcase.parquet",
     output:
-        scores="results/{system}/seed{seed}/stage{stage}/scores.parquet",
         representatives="results/{system}/seed{seed}/stage{stage}/representatives.parquet",
+        train_scores="results/{system}/seed{seed}/stage{stage}/train_scores.parquet",
     log:
-        "logs/score_embeddings/{system}/seed{seed}/stage{stage}.log",
+        "logs/representatives/{system}/seed{seed}/stage{stage}.log",
     wildcard_constraints:
         system=systems_with_backend("embedding"),
+    group:
+        "score"
     conda:
         "../envs/asdflow-cpu.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(30),
     params:
         scoring=config["scoring"],
         code=CODE_SCORING,
     script:
-        "../workflow_scripts/score_embeddings.py"
+        "../workflow_scripts/representatives.py"
 
 
-rule score_gmm:
-    """GMM baseline: log-mel frames, one GMM per machine type, score = -mean log-likelihood."""
+rule score_test:
+    """Anomaly score of every test clip: -max cosine similarity to the representatives."""
+    input:
+        embeddings="results/{system}/seed{seed}/stage{stage}/embeddings_test.parquet",
+        representatives="results/{system}/seed{seed}/stage{stage}/representatives.parquet",
+        manifest="results/manifests/dcase.parquet",
+    output:
+        "results/{system}/seed{seed}/stage{stage}/test_scores.parquet",
+    log:
+        "logs/score_test/{system}/seed{seed}/stage{stage}.log",
+    wildcard_constraints:
+        system=systems_with_backend("embedding"),
+    group:
+        "score"
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(30),
+    params:
+        code=CODE_SCORING,
+    script:
+        "../workflow_scripts/score_test.py"
+
+
+rule fit_baseline:
+    """A frame baseline (GMM, DCASE autoencoder): one model per machine type, training clips."""
     input:
         manifest="results/manifests/dcase.parquet",
         cache="results/cache/dcase.npy",
     output:
-        scores="results/{system}/seed{seed}/stage1/scores.parquet",
+        "results/{system}/seed{seed}/stage1/baseline.pkl",
     log:
-        "logs/score_gmm/{system}/seed{seed}/stage1.log",
+        "logs/fit_baseline/{system}/seed{seed}/stage1.log",
+    benchmark:
+        "benchmarks/fit_baseline/{system}/seed{seed}/stage1.tsv"
     wildcard_constraints:
-        system=systems_with_backend("gmm"),
+        system=systems_with_backend(*BASELINE_BACKENDS),
     conda:
         "../envs/asdflow-cpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb(8000),
+        runtime=runtime_min(240),
     params:
-        gmm=config["gmm"],
+        backend=lambda wc: recipe(wc).backend,
+        options=lambda wc: recipe(wc).baseline_options(config),
         sample_rate=config["audio"]["sample_rate"],
         code=CODE_SCORING,
     script:
-        "../workflow_scripts/score_gmm.py"
+        "../workflow_scripts/fit_baseline.py"
+
+
+rule score_baseline:
+    """Scores of every DCASE clip (train and test) by a fitted frame baseline."""
+    input:
+        model="results/{system}/seed{seed}/stage1/baseline.pkl",
+        manifest="results/manifests/dcase.parquet",
+        cache="results/cache/dcase.npy",
+    output:
+        train_scores="results/{system}/seed{seed}/stage1/train_scores.parquet",
+        test_scores="results/{system}/seed{seed}/stage1/test_scores.parquet",
+    log:
+        "logs/score_baseline/{system}/seed{seed}/stage1.log",
+    wildcard_constraints:
+        system=systems_with_backend(*BASELINE_BACKENDS),
+    group:
+        "score"
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb(8000),
+        runtime=runtime_min(120),
+    params:
+        backend=lambda wc: recipe(wc).backend,
+        code=CODE_SCORING,
+    script:
+        "../workflow_scripts/score_baseline.py"
 
 
 rule evaluate:
     """Official DCASE metrics, summary scores and submission CSVs of any system."""
     input:
-        scores="results/{system}/seed{seed}/stage{stage}/scores.parquet",
+        train_scores="results/{system}/seed{seed}/stage{stage}/train_scores.parquet",
+        test_scores="results/{system}/seed{seed}/stage{stage}/test_scores.parquet",
     output:
         metrics="results/{system}/seed{seed}/stage{stage}/metrics.parquet",
         summary="results/{system}/seed{seed}/stage{stage}/metrics_summary.json",
         submission=directory("results/{system}/seed{seed}/stage{stage}/submission"),
     log:
         "logs/evaluate/{system}/seed{seed}/stage{stage}.log",
+    group:
+        "score"
     conda:
         "../envs/asdflow-cpu.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(15),
     params:
         evaluation=config["evaluation"],
         code=CODE_SCORING,

@@ -53,15 +53,19 @@ def test_stage1_artifacts(tiny_run):
     train_report = json.loads((stage / "train_report.json").read_text())
     assert train_report["epochs"] == len(train_report["history"]) == 2
     assert all(np.isfinite(h["loss"]) and h["trp"] >= 0 for h in train_report["history"])
-    emb = read_table(stage / "embeddings.parquet", "embeddings")
-    assert len(emb) == len(manifest) and len(emb["embedding"].iloc[0]) == 48  # 3 branches x 16 (tiny net)
+    emb = {s: read_table(stage / f"embeddings_{s}.parquet", "embeddings") for s in ("train", "test")}
+    for split, e in emb.items():
+        assert (e["split"] == split).all() and len(e) == (manifest["split"] == split).sum()
+        assert len(e["embedding"].iloc[0]) == 48  # 3 branches x 16 (tiny net)
     reps = read_table(stage / "representatives.parquet", "representatives")
     # per machine: k_source=4 source centres + every (3) target training clip
     assert reps.groupby("machine").size().to_dict() == {"ToyCar": 7, "fan": 7}
-    for system in ("Ba+Ltrp", "GMM"):
+    for system in ("Ba+Ltrp", "GMM", "AE"):
         d = r / system / "seed0/stage1"
-        scores = read_table(d / "scores.parquet", "scores")
-        assert scores["score"].notna().all() and len(scores) == len(manifest)
+        for split in ("train", "test"):
+            scores = read_table(d / f"{split}_scores.parquet", "scores")
+            assert scores["score"].notna().all() and (scores["split"] == split).all()
+            assert sorted(scores["clip_id"]) == sorted(manifest.loc[manifest["split"] == split, "clip_id"])
         metrics = read_table(d / "metrics.parquet", "metrics")
         assert len(metrics) == 4  # 2 machines x 1 section x 2 domains
         assert metrics[["auc", "pauc"]].apply(lambda c: c.between(0, 1)).all().all()
@@ -72,10 +76,13 @@ def test_stage1_artifacts(tiny_run):
         assert len(rows) == 8 and all(r.split(",")[1] in ("0", "1") for r in rows)
     long = pd.read_csv(r / "summary/metrics.csv")
     assert {"system", "seed", "stage", "split", "machine", "section", "domain", "auc", "pauc"} <= set(long.columns)
-    assert set(long["system"]) == {"Ba+Ltrp", "GMM", "Ba+Ltrp+Ps+Ex"}
+    assert set(long["system"]) == {"Ba+Ltrp", "GMM", "AE", "Ba+Ltrp+Ps+Ex"}
     assert long.loc[long["machine"] == "ALL", "official_score"].notna().all()
     table = (r / "summary/table.md").read_text()
-    assert "Ba+Ltrp" in table and "GMM" in table and "official score" in table
+    assert "Ba+Ltrp" in table and "GMM" in table and "AE" in table and "official score" in table
+    # the frame baselines went through the same generic rules, with their own fitted models
+    from asdflow.baselines import load_baseline_model
+    assert set(load_baseline_model(r / "AE/seed0/stage1/baseline.pkl", "autoencoder").states) == {"ToyCar", "fan"}
 
 
 def test_stage2_artifacts_of_the_iterative_system(tiny_run):
@@ -88,8 +95,8 @@ def test_stage2_artifacts_of_the_iterative_system(tiny_run):
     assert sorted(scored["clip_id"]) == sorted(ext["clip_id"])  # every pool clip scored once
     assert set(scored["machine"]) <= {"ToyCar", "fan"}
     # selection: below the machine's highest stage-1 training score, at most n_max=5 per machine
-    prev = read_table(s1 / "scores.parquet", "scores")
-    thr = prev[prev["split"] == "train"].groupby("machine")["score"].max()
+    prev = read_table(s1 / "train_scores.parquet", "scores")
+    thr = prev.groupby("machine")["score"].max()
     sel = read_table(s2 / "selection.parquet", "selection")
     assert (sel.groupby("machine").size() <= 5).all()
     assert (sel["score"].to_numpy() < thr.loc[sel["machine"]].to_numpy()).all()

@@ -1,4 +1,4 @@
-"""Adapter for rule embed_dcase: embeddings of every DCASE clip with the stage's model."""
+"""Adapter for rule embed_dcase: embeddings of every DCASE clip with the stage's model, per split."""
 
 import torch
 
@@ -15,5 +15,7 @@ with step_logging(snakemake.log[0], "embed_dcase") as log:  # noqa: F821
     clips = attach_cache_rows(read_table(snakemake.input.manifest, "dcase_manifest"), snakemake.input.cache)  # noqa: F821
     emb = embed_waves(model, clips["cache_path"].tolist(), clips["cache_row"].tolist(),
                       batch_size=snakemake.params.batch_size)  # noqa: F821
-    write_table(embeddings_table(clips, emb), snakemake.output[0], "embeddings")  # noqa: F821
+    table = embeddings_table(clips, emb)
+    for split in ("train", "test"):
+        write_table(table[table["split"] == split], snakemake.output[split], "embeddings")  # noqa: F821
     log.info("%d embeddings of dimension %d", *emb.shape)

@@ -9,8 +9,7 @@ from asdflow.workflow import step_logging
 
 with step_logging(snakemake.log[0], "pseudolabels") as log:  # noqa: F821
     inp, p, out = snakemake.input, snakemake.params, snakemake.output  # noqa: F821
-    emb = read_table(inp.embeddings, "embeddings")
-    train = emb[emb["split"] == "train"].reset_index(drop=True)
+    train = read_table(inp.embeddings, "embeddings").reset_index(drop=True)
     manifest = read_table(inp.manifest, "dcase_manifest").set_index("clip_id").loc[train["clip_id"]]
     attr = None
     if p.labels == "machine_attr":

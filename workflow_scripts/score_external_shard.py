@@ -2,17 +2,24 @@
 
 import torch
 
+from asdflow.io.audio import AudioSpec
 from asdflow.schemas import read_table, write_table
 from asdflow.systems import score_external_shard
 from asdflow.train import load_model
 from asdflow.workflow import step_logging
 
 with step_logging(snakemake.log[0], "score_external_shard") as log:  # noqa: F821
-    inp, p = snakemake.input, snakemake.params  # noqa: F821
-    torch.set_num_threads(snakemake.threads)  # noqa: F821
+    inp, p, threads = snakemake.input, snakemake.params, snakemake.threads  # noqa: F821
+    torch.set_num_threads(threads)
     model, _ = load_model(inp.model)
-    scores = score_external_shard(model, read_table(inp.manifest, "external_manifest"), inp.cache,
-                                  read_table(inp.representatives, "representatives"), batch_size=p.batch_size,
+    on_gpu = next(model.parameters()).is_cuda
+    # CPU: the cores compute, one prefetch thread loads; GPU: the job's CPUs decode in workers
+    scores = score_external_shard(model, read_table(inp.manifest, "external_manifest"),
+                                  inp.cache if p.use_cache else None, read_table(inp.representatives, "representatives"),
+                                  audio_spec=AudioSpec(**p.audio), batch_size=p.batch_size,
+                                  num_workers=max(0, threads - 1) if on_gpu else 0, amp=p.amp,
                                   renormalize=p.renormalize)
     write_table(scores, snakemake.output[0], "external_scores")  # noqa: F821
     log.info("%d pool clips scored (%d failed to decode)", len(scores), scores.attrs.get("n_failed", 0))
+    for f in scores.attrs.get("failed", [])[:20]:
+        log.warning("not decoded: %s", f["error"])

@@ -96,7 +96,7 @@ TRAINSET = pa.schema(
     ]
 )
 
-#: Embeddings of DCASE clips (``.../stage<m>/embeddings.parquet``).
+#: Embeddings of DCASE clips, one file per split (``.../stage<m>/embeddings_{train,test}.parquet``).
 EMBEDDINGS = pa.schema(
     [
         ("clip_id", _STR),
@@ -121,7 +121,7 @@ REPRESENTATIVES = pa.schema(
     ]
 )
 
-#: Anomaly scores of test clips (``.../stage<m>/scores.parquet``); higher = more anomalous.
+#: Anomaly scores (``.../stage<m>/train_scores.parquet``, ``test_scores.parquet``); higher = more anomalous.
 SCORES = pa.schema(
     [
         ("clip_id", _STR),

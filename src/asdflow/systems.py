@@ -5,9 +5,11 @@ A *system* (config ``system_definitions``) names a backend and its options:
 * ``embedding``: a net (Ba, Wilkinghoff) trained on the trainset's label column with the
   subspace loss (+ triplet loss), embeddings of every DCASE clip, representatives from the
   original training clips, score = −max cosine similarity;
-* ``gmm``: log-mel frames + one GMM per machine type, score = −mean log-likelihood.
+* frame baselines (:data:`asdflow.baselines.BASELINES`): ``gmm`` (log-mel frames + one GMM
+  per machine type, score = −mean log-likelihood) and ``autoencoder`` (the official DCASE AE
+  baseline, score = mean reconstruction error).
 
-Each backend turns artifacts into a ``scores`` table; :func:`evaluate_scores` judges every
+Each backend turns artifacts into train and test ``scores`` tables; :func:`evaluate_scores` judges every
 system the same way (official DCASE metrics + submission files).
 """
 
@@ -29,8 +31,10 @@ __all__ = [
     "SystemRecipe",
     "build_stage1_trainset",
     "embeddings_table",
-    "score_embeddings",
-    "gmm_scores",
+    "fit_representatives",
+    "score_with_representatives",
+    "fit_frame_baseline",
+    "frame_baseline_scores",
     "evaluate_scores",
 ]
 
@@ -60,52 +64,96 @@ def embeddings_table(manifest: pd.DataFrame, emb: np.ndarray) -> pd.DataFrame:
     return out
 
 
-def score_embeddings(
-    embeddings: pd.DataFrame, trainset: pd.DataFrame, manifest: pd.DataFrame, scoring: Mapping[str, Any], seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scores of every DCASE clip (train and test) and the representatives table.
+def _with_file_names(scored: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
+    paths = manifest.set_index("clip_id").loc[scored["clip_id"], "path"]
+    scored = scored.copy()
+    scored["file_name"] = _file_name(pd.Series(paths.to_numpy(), index=scored.index))
+    return scored[_SCORE_COLS + ["score"]]
 
-    Representatives come from the embeddings of the trainset's original (non-external) clips;
-    train-clip scores feed decision thresholds (and, in later stages, selection thresholds).
+
+def fit_representatives(
+    train_embeddings: pd.DataFrame, trainset: pd.DataFrame, manifest: pd.DataFrame, scoring: Mapping[str, Any],
+    seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Representatives per machine type and the scores of the training clips against them.
+
+    Representatives come from the embeddings of the trainset's original (non-external) clips
+    (paper §3.3; external clips never define them). The training-clip scores feed the decision
+    thresholds and, in later stages, the selection thresholds a_thr (§4.1.1).
+    Returns ``(train scores, representatives)``.
     """
     from asdflow.scoring import score_by_machine
 
-    ref = embeddings[embeddings["clip_id"].isin(trainset.loc[~trainset["is_external"], "clip_id"])]
-    ref = ref.assign(is_external=False)
+    original = trainset.loc[~trainset["is_external"], "clip_id"]
+    ref = train_embeddings[train_embeddings["clip_id"].isin(original)].assign(is_external=False)
+    if ref.empty:
+        raise ValueError("fit_representatives: no training embedding belongs to the trainset's original clips")
     scored, reps = score_by_machine(
-        ref,
-        embeddings,
-        per_section=scoring.get("per_section", False),
-        k_source=scoring.get("k_source", 16),
-        target_mode=scoring.get("target_mode", "all"),
-        k_target=scoring.get("k_target", 10),
-        renormalize=scoring.get("renormalize", True),
-        seed=seed,
+        ref, train_embeddings, per_section=scoring.get("per_section", False), k_source=scoring.get("k_source", 16),
+        target_mode=scoring.get("target_mode", "all"), k_target=scoring.get("k_target", 10),
+        renormalize=scoring.get("renormalize", True), seed=seed,
     )
-    paths = manifest.set_index("clip_id").loc[scored["clip_id"], "path"]
-    scored["file_name"] = _file_name(pd.Series(paths.to_numpy()))
-    return scored[_SCORE_COLS + ["score"]], reps
+    return _with_file_names(scored, manifest), reps
 
 
-def gmm_scores(manifest: pd.DataFrame, cache_npy: str | Path, options: Mapping[str, Any], sample_rate: int,
-               seed: int) -> pd.DataFrame:
-    """GMM baseline: fit per machine type on training clips, score every clip."""
-    from asdflow.baselines.gmm import fit_gmm_baseline, score_gmm_baseline
+def score_with_representatives(embeddings: pd.DataFrame, representatives: pd.DataFrame,
+                               manifest: pd.DataFrame) -> pd.DataFrame:
+    """Anomaly score −max cosine of every clip against its machine type's representatives
+    (machine × section ones when the representatives were built per section). Clips of a
+    machine type without representatives get NaN (logged)."""
+    from asdflow.scoring import anomaly_scores, stack_embeddings
+
+    per_section = (representatives["section"] != "*").any()
+    keys = ["machine", "section"] if per_section else ["machine"]
+    scores = np.full(len(embeddings), np.nan)
+    pos = pd.Series(np.arange(len(embeddings)), index=embeddings.index)
+    for key, reps in representatives.groupby(keys):
+        key = key if isinstance(key, tuple) else (key,)
+        mask = np.ones(len(embeddings), dtype=bool)
+        for col, value in zip(keys, key):
+            mask &= (embeddings[col] == value).to_numpy()
+        if mask.any():
+            scores[pos[mask].to_numpy()] = anomaly_scores(stack_embeddings(embeddings[mask]), stack_embeddings(reps))
+    if np.isnan(scores).any():
+        log.warning("%d clips have no representatives for their machine type (%s): score NaN",
+                    int(np.isnan(scores).sum()), sorted(set(embeddings.loc[np.isnan(scores), "machine"])))
+    scored = embeddings.drop(columns=["embedding"]).assign(score=scores)
+    return _with_file_names(scored, manifest)
+
+
+def _waves_by_machine(clips: pd.DataFrame, cache) -> dict[str, np.ndarray]:
+    return {str(m): cache.get_rows(g["cache_row"].to_numpy()) for m, g in clips.groupby("machine")}
+
+
+def fit_frame_baseline(manifest: pd.DataFrame, cache_npy: str | Path, backend: str, options: Mapping[str, Any],
+                       sample_rate: int, seed: int):
+    """Fit a frame-feature baseline (:data:`asdflow.baselines.BASELINES`: ``gmm``,
+    ``autoencoder``) per machine type on the manifest's training clips."""
+    from asdflow.baselines import get_baseline
     from asdflow.io.cache import AudioCache
 
     clips = attach_cache_rows(manifest, cache_npy)
-    cache = AudioCache(Path(cache_npy))
     train = clips[clips["split"] == "train"]
-    waves_train = {m: cache.get_rows(g["cache_row"].to_numpy()) for m, g in train.groupby("machine")}
-    model = fit_gmm_baseline(waves_train, sr=sample_rate, n_components=options.get("n_components", 8),
-                             context=options.get("context", 5), max_frames=options.get("max_frames", 20000),
-                             seed=seed)
+    if train.empty:
+        raise ValueError(f"{backend} baseline: the manifest has no decodable training clips")
+    return get_baseline(backend).fit(_waves_by_machine(train, AudioCache(Path(cache_npy))), sample_rate,
+                                     options, seed)
+
+
+def frame_baseline_scores(model, backend: str, manifest: pd.DataFrame, cache_npy: str | Path) -> pd.DataFrame:
+    """Scores of every clip (train and test) by a fitted frame baseline (higher = more anomalous)."""
+    from asdflow.baselines import get_baseline
+    from asdflow.io.cache import AudioCache
+
+    baseline = get_baseline(backend)
+    clips = attach_cache_rows(manifest, cache_npy)
+    cache = AudioCache(Path(cache_npy))
     parts = []
     for machine, g in clips.groupby("machine"):
-        if machine not in waves_train:
-            log.warning("GMM: machine %s has no training clips; its clips get no score", machine)
+        if str(machine) not in baseline.machines(model):
+            log.warning("%s baseline: machine %s has no training clips; its clips get no score", backend, machine)
             continue
-        s = score_gmm_baseline(model, {machine: cache.get_rows(g["cache_row"].to_numpy())})[machine]
+        s = baseline.score(model, {str(machine): cache.get_rows(g["cache_row"].to_numpy())})[str(machine)]
         parts.append(g.assign(score=np.asarray(s, dtype=np.float64)))
     scored = pd.concat(parts, ignore_index=True)
     scored["file_name"] = _file_name(scored["path"])
@@ -143,30 +191,63 @@ def evaluate_scores(
 
 
 def score_external_shard(
-    model, shard: pd.DataFrame, cache_npy: str | Path, representatives: pd.DataFrame, *, batch_size: int = 64,
-    use_gpu: str | bool = "auto", renormalize: bool = True, progress: bool = True
+    model, shard: pd.DataFrame, cache_npy: str | Path | None, representatives: pd.DataFrame, *,
+    audio_spec=None, batch_size: int = 64, num_workers: int = 0, amp: bool = True, use_gpu: str | bool = "auto",
+    renormalize: bool = True, progress: bool = True
 ) -> pd.DataFrame:
     """Embed one external-pool shard with a stage's model and find, per clip, the machine type of
     the most similar representative and its anomaly score for that machine (FAISS inner-product
     search over L2-normalised vectors; paper §4.1.1).
 
-    ``shard`` is an external-manifest shard; ``cache_npy`` its decoded-audio cache. Clips whose
-    decoding failed are left out (their count is in ``attrs['n_failed']``). Memory is bounded by
-    ``batch_size`` and the number of representatives, not by the shard size.
+    ``shard`` is an external-manifest shard. Waveforms come from its decoded-audio cache
+    ``cache_npy``, or, with ``cache_npy=None``, are decoded from the shard's ``path`` column
+    with ``audio_spec`` (an :class:`~asdflow.io.audio.AudioSpec`; same quantisation as the
+    cache, so both give the same scores). Clips that failed to decode are left out: their count
+    is ``attrs['n_failed']``, the per-file errors of the no-cache path ``attrs['failed']``.
+
+    Streaming: each batch is embedded (:func:`asdflow.embed.embed_stream`, loading overlapped
+    with compute, bfloat16 autocast on CUDA with ``amp``) and searched at once, so peak memory
+    is set by ``batch_size``, the prefetch depth and the representatives, plus O(shard) for the
+    manifest and the output columns; no embedding matrix of the shard is built.
     """
-    from asdflow.embed import embed_waves
+    from asdflow.embed import CacheBatches, DecodeBatches, embed_stream
     from asdflow.scoring import build_index, search_nearest_machine, stack_embeddings
 
-    clips = attach_cache_rows(shard, cache_npy)
-    emb = embed_waves(model, clips["cache_path"].tolist(), clips["cache_row"].tolist(), batch_size=batch_size,
-                      progress=progress, desc="embedding pool shard")
+    if cache_npy is not None:
+        clips = attach_cache_rows(shard, cache_npy)
+        source = CacheBatches(clips["cache_path"].tolist(), clips["cache_row"].tolist(), batch_size)
+        n_failed_before = int(clips.attrs.get("n_failed", 0))
+    else:
+        if audio_spec is None:
+            raise ValueError("score_external_shard: without a cache, audio_spec is needed to decode the clips")
+        clips = shard.reset_index(drop=True)
+        source = DecodeBatches(clips["path"].tolist(), audio_spec, batch_size)
+        n_failed_before = 0
     machines = representatives["machine"].astype(str).tolist()
     index = build_index(stack_embeddings(representatives), machines, use_gpu=use_gpu, normalize=renormalize)
-    queries = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    hits = search_nearest_machine(index, machines, queries.astype(np.float32))
-    out = clips[["clip_id", "label_mids", "label_names"]].reset_index(drop=True)
-    out = pd.concat([out, hits[["machine", "similarity", "score"]]], axis=1)
-    out.attrs["n_failed"] = clips.attrs.get("n_failed", 0)
+    names = np.asarray(sorted(set(machines)))
+    n = len(clips)
+    machine_code = np.zeros(n, dtype=np.int32)
+    similarity = np.zeros(n, dtype=np.float64)
+    ok = np.zeros(n, dtype=bool)
+    failed = []
+    for b in embed_stream(model, source, num_workers=num_workers, amp=amp, progress=progress,
+                          desc="embedding pool shard"):
+        sl = slice(b.start, b.start + len(b.embeddings))
+        hits = search_nearest_machine(index, machines, b.embeddings)
+        machine_code[sl] = np.searchsorted(names, hits["machine"].to_numpy())
+        similarity[sl] = hits["similarity"].to_numpy()
+        ok[sl] = b.ok
+        for j in np.flatnonzero(~b.ok):
+            failed.append({"clip_id": str(clips["clip_id"].iat[b.start + j]), "path": str(clips["path"].iat[b.start + j]),
+                           "error": b.errors[j]})
+            log.warning("pool clip skipped: %s", b.errors[j])
+    out = clips.loc[ok, ["clip_id", "label_mids", "label_names"]].reset_index(drop=True)
+    out["machine"] = names[machine_code[ok]] if len(names) else np.asarray([], dtype=str)
+    out["similarity"] = similarity[ok]
+    out["score"] = -similarity[ok]
+    out.attrs["n_failed"] = n_failed_before + len(failed)
+    out.attrs["failed"] = failed
     return out
 
 
