@@ -11,6 +11,9 @@ min_version("9.0")
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/resources.smk"
 
@@ -24,6 +27,7 @@ wildcard_constraints:
 include: "rules/data.smk"
 include: "rules/stage.smk"
 include: "rules/iterate.smk"
+include: "rules/report.smk"
 
 
 rule all:

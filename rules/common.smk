@@ -83,7 +83,10 @@ def final_targets():
         "results/cache/dcase.npy",
         "results/summary/data.md",
         "results/summary/table.md",
+        "results/summary/auc_by_stage.png",
     ]
+    targets += stage_targets("report/roc.png")
+    targets += stage_targets("report/embeddings_2d.png", backend="embedding")
     if config["external_pool"]["cache"]:
         targets += external_shards("results/cache/external/shard-{shard}.npy")
     return targets
@@ -115,15 +118,27 @@ def train_options(wildcards):
     return recipe(wildcards).train_options(config["train"], int(wildcards.seed))
 
 
+def label_conditions():
+    """System -> its label mode (machine = unlabeled, machine_attr = labeled) for the tables."""
+    return {s: recipe_of(s).labels for s in config["systems"]}
+
+
+def recipe_of(name):
+    return SystemRecipe.from_config(name, SYSTEM_DEFS)
+
+
 def stage_dir(system, seed, stage):
     return f"results/{system}/seed{seed}/stage{stage}"
 
 
-def stage_targets(artifact):
-    """One artifact for every selected system x seed x stage (1..the system's stages)."""
+def stage_targets(artifact, backend=None):
+    """One artifact for every selected system x seed x stage (1..the system's stages), of the
+    systems with that backend when given."""
     out = []
     for name in config["systems"]:
-        stages = SystemRecipe.from_config(name, SYSTEM_DEFS).stages
+        if backend is not None and recipe_of(name).backend != backend:
+            continue
+        stages = recipe_of(name).stages
         out += [
             f"{stage_dir(name, k, m)}/{artifact}"
             for k in config["seeds"]
@@ -169,12 +184,16 @@ def stage_trainset_inputs(wildcards):
         inputs["pseudolabels"] = f"{d}/pseudolabels.parquet"
     if r.uses_external:
         inputs["selection"] = f"{d}/selection.parquet"
-        inputs["ext_manifests"] = expand(
-            "results/manifests/external/shard-{shard}.parquet", shard=SHARDS
-        )
-        inputs["ext_caches"] = expand(
-            "results/cache/external/shard-{shard}.npy", shard=SHARDS
-        )
+        if config["external_pool"]["cache"]:
+            inputs["ext_manifests"] = expand(
+                "results/manifests/external/shard-{shard}.parquet", shard=SHARDS
+            )
+            inputs["ext_caches"] = expand(
+                "results/cache/external/shard-{shard}.npy", shard=SHARDS
+            )
+        else:  # no pool cache: only the selected clips are decoded (cache_selected_external)
+            inputs["ext_manifests"] = [f"{d}/selected_external.parquet"]
+            inputs["ext_caches"] = [f"{d}/selected_audio.npy"]
     return inputs
 
 
@@ -182,5 +201,9 @@ def training_caches(wildcards):
     """Audio caches a training job reads: DCASE, plus the pool shards with external data."""
     caches = ["results/cache/dcase.npy"]
     if int(wildcards.stage) > 1 and recipe(wildcards).uses_external:
-        caches += expand("results/cache/external/shard-{shard}.npy", shard=SHARDS)
+        if config["external_pool"]["cache"]:
+            caches += expand("results/cache/external/shard-{shard}.npy", shard=SHARDS)
+        else:
+            d = stage_dir(wildcards.system, wildcards.seed, wildcards.stage)
+            caches.append(f"{d}/selected_audio.npy")
     return caches

@@ -44,7 +44,12 @@ rule select_external:
         train_scores=previous("train_scores.parquet"),
     output:
         selection="results/{system}/seed{seed}/stage{stage}/selection.parquet",
-        audit="results/{system}/seed{seed}/stage{stage}/selection_audit.csv",
+        audit=report(
+            "results/{system}/seed{seed}/stage{stage}/selection_audit.csv",
+            caption="../report/selection.rst",
+            category="4. External-data selection",
+            labels={"system": "{system}", "seed": "{seed}", "stage": "{stage}"},
+        ),
     log:
         "logs/select_external/{system}/seed{seed}/stage{stage}.log",
     group:
@@ -71,7 +76,12 @@ rule pseudolabels:
         manifest="results/manifests/dcase.parquet",
     output:
         labels="results/{system}/seed{seed}/stage{stage}/pseudolabels.parquet",
-        quality="results/{system}/seed{seed}/stage{stage}/pseudolabel_quality.csv",
+        quality=report(
+            "results/{system}/seed{seed}/stage{stage}/pseudolabel_quality.csv",
+            caption="../report/pseudolabels.rst",
+            category="5. Pseudo-labels",
+            labels={"system": "{system}", "seed": "{seed}", "stage": "{stage}"},
+        ),
     log:
         "logs/pseudolabels/{system}/seed{seed}/stage{stage}.log",
     group:
@@ -87,6 +97,34 @@ rule pseudolabels:
         code=CODE_SCORING,
     script:
         "../workflow_scripts/pseudolabels.py"
+
+
+rule cache_selected_external:
+    """external_pool.cache: false: decode only the selected pool clips, for training."""
+    input:
+        selection="results/{system}/seed{seed}/stage{stage}/selection.parquet",
+        ext_manifests=expand(
+            "results/manifests/external/shard-{shard}.parquet", shard=SHARDS
+        ),
+    output:
+        manifest="results/{system}/seed{seed}/stage{stage}/selected_external.parquet",
+        npy="results/{system}/seed{seed}/stage{stage}/selected_audio.npy",
+        index="results/{system}/seed{seed}/stage{stage}/selected_audio.index.parquet",
+        spec="results/{system}/seed{seed}/stage{stage}/selected_audio.spec.json",
+        report="results/{system}/seed{seed}/stage{stage}/selected_audio.report.json",
+    log:
+        "logs/cache_selected_external/{system}/seed{seed}/stage{stage}.log",
+    group:
+        "trainset"  # between select_external and trainset_stage_m, which share this group
+    wildcard_constraints:
+        system=systems_with_backend("embedding"),
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    params:
+        audio=audio_spec_params(),
+        code=CODE_IO + CODE_SELECT,
+    script:
+        "../workflow_scripts/cache_selected_external.py"
 
 
 rule trainset_stage_m:

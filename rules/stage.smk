@@ -228,7 +228,26 @@ rule summary_table:
         metrics=stage_targets("metrics.parquet"),
         summaries=stage_targets("metrics_summary.json"),
     output:
-        csv="results/summary/metrics.csv",
+        csv=report(
+            "results/summary/metrics.csv",
+            caption="../report/summary.rst",
+            category="1. Results",
+            labels={"table": "long-form metrics"},
+        ),
+        parquet="results/summary/metrics.parquet",
+        aggregate="results/summary/aggregate.csv",
+        table2=report(
+            "results/summary/table2.csv",
+            caption="../report/summary.rst",
+            category="1. Results",
+            labels={"table": "Table 2 shape: official score"},
+        ),
+        table_a1=report(
+            "results/summary/table_a1.csv",
+            caption="../report/summary.rst",
+            category="1. Results",
+            labels={"table": "Table A.1 shape: AUC by domain"},
+        ),
         md="results/summary/table.md",
     log:
         "logs/summary_table.log",
@@ -237,5 +256,6 @@ rule summary_table:
     params:
         systems=config["systems"],
         seeds=config["seeds"],
+        conditions=label_conditions(),
     script:
         "../workflow_scripts/summary_table.py"

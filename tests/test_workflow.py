@@ -117,3 +117,29 @@ def test_stage2_artifacts_of_the_iterative_system(tiny_run):
     # representatives come from original clips only, even with external clips in the trainset
     reps = read_table(s2 / "representatives.parquet", "representatives")
     assert set(reps["machine"]) == {"ToyCar", "fan"}
+
+
+def test_summary_tables_and_report(tiny_run, tiny_config):
+    r = tiny_run / "results/summary"
+    long = pd.read_parquet(r / "metrics.parquet")
+    assert len(long) == len(pd.read_csv(r / "metrics.csv"))
+    table2, table_a1 = pd.read_csv(r / "table2.csv"), pd.read_csv(r / "table_a1.csv")
+    assert list(table2.columns) == ["condition", "system", "stage", "dev"]
+    assert list(table_a1.columns) == ["condition", "system", "stage", "dev source", "dev target"]
+    assert len(table2) == len(table_a1) == 5  # Ba+Ltrp, GMM, AE (stage 1) + Ba+Ltrp+Ps+Ex stages 1, 2
+    agg = pd.read_csv(r / "aggregate.csv")
+    assert set(agg["metric"]) == {"official_score", "auc_source", "auc_target", "pauc"}
+    assert agg["mean"].between(0, 100).all()
+    for png in [r / "auc_by_stage.png", tiny_run / "results/AE/seed0/stage1/report/roc.png",
+                tiny_run / "results/Ba+Ltrp+Ps+Ex/seed0/stage2/report/embeddings_2d.png"]:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = tiny_run / "report.zip"
+    proc = run_snakemake(tiny_run, "--report", str(report), configfiles=[tiny_config])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import zipfile
+
+    names = zipfile.ZipFile(report).namelist()
+    assert any(n.endswith("report.html") for n in names)
+    for artifact in ("auc_by_stage.png", "roc.png", "embeddings_2d.png", "selection_audit.csv",
+                     "pseudolabel_quality.csv", "table2.csv", "table_a1.csv"):
+        assert any(n.endswith(artifact) for n in names), artifact

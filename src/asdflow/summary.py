@@ -6,7 +6,8 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-__all__ = ["data_summary_markdown", "frame_to_markdown"]
+__all__ = ["aggregate_over_seeds", "collect_metrics", "data_summary_markdown", "frame_to_markdown", "paper_tables",
+           "results_markdown"]
 
 
 def frame_to_markdown(df: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
@@ -77,8 +78,7 @@ def collect_metrics(runs: list[tuple[str, int, int, pd.DataFrame, Mapping[str, A
     for system, seed, stage, table, summary in runs:
         t = table.rename(columns={"dataset": "split"}).assign(system=system, seed=seed, stage=stage)
         t["split"] = t["split"].map(lambda s: _SPLIT_NAME.get(s, s))
-        t["official_score"] = float("nan")
-        parts.append(t)
+        parts.append(t)  # official_score: NaN on these rows (absent here, filled by concat)
         for dataset, s in summary.items():
             if not isinstance(s, Mapping) or "official_score" not in s:
                 continue
@@ -96,34 +96,83 @@ def collect_metrics(runs: list[tuple[str, int, int, pd.DataFrame, Mapping[str, A
     return pd.concat(parts, ignore_index=True)[cols]
 
 
-def _mean_std(values: pd.Series) -> str:
-    v = values.dropna().to_numpy(dtype=float) * 100
-    if len(v) == 0:
-        return ""
-    if len(v) == 1:
-        return f"{v[0]:.2f}"
-    return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}"
+#: Metrics of the overall rows (machine ``ALL``) that the paper-style tables report.
+_OVERALL = {"official_score": ("source", "official_score"), "auc_source": ("source", "auc"),
+            "auc_target": ("target", "auc"), "pauc": ("source", "pauc")}
 
 
-def results_markdown(long: pd.DataFrame) -> str:
-    """Results table (%, mean ± std over seeds): official score, AUC source/target, pAUC per
-    system × stage × split, then per-machine AUCs (harmonic mean of source and target)."""
+def aggregate_over_seeds(long: pd.DataFrame, conditions: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Mean and variance over seeds (in %) of the overall scores of each system × stage × split.
+
+    ``long`` is :func:`collect_metrics` output. Columns: condition (``w/ label`` for systems
+    trained on attribute labels, ``w/o label`` otherwise; ``conditions`` maps system → label
+    mode), system, stage, split, metric (official_score | auc_source | auc_target | pauc),
+    mean, var (sample variance, ddof = 1; NaN with one seed), n_seeds. Systems keep their first
+    appearance order.
+    """
+    conditions = conditions or {}
     overall = long[long["machine"] == "ALL"]
     rows = []
     for (system, stage, split), g in overall.groupby(["system", "stage", "split"], sort=False):
-        src, tgt = g[g["domain"] == "source"], g[g["domain"] == "target"]
-        rows.append({
-            "system": system, "stage": stage, "split": split, "seeds": src["seed"].nunique(),
-            "official score": _mean_std(src["official_score"]),
-            "AUC source": _mean_std(src["auc"]), "AUC target": _mean_std(tgt["auc"]),
-            "pAUC": _mean_std(src["pauc"]),
-        })
-    parts = ["# Results (%)", "", frame_to_markdown(pd.DataFrame(rows)), ""]
+        cond = "w/ label" if conditions.get(system) == "machine_attr" else "w/o label"
+        for metric, (domain, col) in _OVERALL.items():
+            v = g.loc[g["domain"] == domain].drop_duplicates("seed")[col].dropna().to_numpy(dtype=float) * 100
+            rows.append({"condition": cond, "system": system, "stage": int(stage), "split": split,
+                         "metric": metric, "mean": v.mean() if len(v) else float("nan"),
+                         "var": v.var(ddof=1) if len(v) > 1 else float("nan"), "n_seeds": len(v)})
+    return pd.DataFrame(rows, columns=["condition", "system", "stage", "split", "metric", "mean", "var", "n_seeds"])
+
+
+def _mean_var(mean: float, var: float) -> str:
+    if pd.isna(mean):
+        return ""
+    return f"{mean:.2f}" if pd.isna(var) else f"{mean:.2f} ± {var:.2f}"
+
+
+def paper_tables(agg: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seed 000's Table 2 (official score per split) and Table A.1 (AUC per split × domain)
+    shapes: one row per condition × system × stage (labelled block first), cells "mean ± var"."""
+    agg = agg.assign(cell=[_mean_var(m, v) for m, v in zip(agg["mean"], agg["var"])])
+    order = {"w/ label": 0, "w/o label": 1}
+    keys = ["condition", "system", "stage"]
+    base = agg[keys].drop_duplicates().copy()
+    base["_o"] = base["condition"].map(order)
+    base = base.sort_values(["_o"], kind="stable").drop(columns="_o")
+    splits = [s for s in ("dev", "eval") if s in set(agg["split"])] + sorted(set(agg["split"]) - {"dev", "eval"})
+
+    def wide(metrics: dict[str, str]) -> pd.DataFrame:
+        out = base.copy()
+        for split in splits:
+            for metric, name in metrics.items():
+                cells = agg[(agg["split"] == split) & (agg["metric"] == metric)].set_index(keys)["cell"]
+                out[f"{split} {name}".strip()] = [cells.get(tuple(k), "") for k in out[keys].itertuples(index=False)]
+        return out.reset_index(drop=True)
+
+    return wide({"official_score": ""}), wide({"auc_source": "source", "auc_target": "target"})
+
+
+def results_markdown(long: pd.DataFrame, conditions: Mapping[str, str] | None = None) -> str:
+    """The results page: overall scores, Table 2 and Table A.1 shapes, per-machine AUCs (%)."""
+    agg = aggregate_over_seeds(long, conditions)
+    names = {"official_score": "official score", "auc_source": "AUC source", "auc_target": "AUC target",
+             "pauc": "pAUC"}
+    rows = []
+    for (system, stage, split), g in agg.groupby(["system", "stage", "split"], sort=False):
+        cells = {names[r.metric]: _mean_var(r.mean, r.var) for r in g.itertuples(index=False)}
+        rows.append({"system": system, "stage": stage, "split": split, "seeds": int(g["n_seeds"].max()), **cells})
+    table2, table_a1 = paper_tables(agg)
+    parts = ["# Results (%)", "", "Mean ± variance over seeds (harmonic means over machine types; official "
+             "score = harmonic mean of source AUC, target AUC and pAUC).", "",
+             frame_to_markdown(pd.DataFrame(rows)), "",
+             "## Official score by split (seed 000 Table 2 shape)", "", frame_to_markdown(table2), "",
+             "## AUC by split and domain (seed 000 Table A.1 shape)", "", frame_to_markdown(table_a1), ""]
     per = long[long["machine"] != "ALL"]
     if len(per):
-        wide = (per.groupby(["system", "stage", "split", "machine", "domain"])["auc"].mean() * 100).unstack(
-            ["machine", "domain"])
+        wide = (per.groupby(["system", "stage", "split", "machine", "domain"], sort=False)["auc"].mean() * 100
+                ).unstack(["machine", "domain"])
+        wide = wide[sorted(wide.columns)]
         wide.columns = [f"{m} {d[:3]}" for m, d in wide.columns]
-        parts += ["AUC per machine type and domain (mean over seeds):", "",
+        parts += ["## AUC per machine type and domain (mean over seeds)", "",
                   frame_to_markdown(wide.reset_index(), floatfmt="{:.1f}"), ""]
     return "\n".join(parts)
+

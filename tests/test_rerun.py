@@ -1,0 +1,69 @@
+"""Rerun semantics of the DAG: a changed parameter or input reruns exactly what it invalidates.
+
+Both tests dry-run the completed tiny workflow (``tiny_run``) and read which jobs Snakemake
+would run, with their wildcards.
+"""
+
+import re
+import shutil
+import time
+
+import pytest
+
+from conftest import run_snakemake
+
+def planned_jobs(stdout: str) -> set[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run lists ('' for rules without wildcards)."""
+    jobs = set()
+    for block in re.split(r"\n(?=\s*rule \w+:)", stdout):
+        m = re.match(r"\s*rule (\w+):", block)
+        if not m:
+            continue
+        w = re.search(r"^\s*wildcards: (.*)$", block, re.M)
+        jobs.add((m.group(1), w.group(1).strip() if w else ""))
+    return jobs
+
+
+def dry_run(workdir, *configfiles, extra=()):
+    proc = run_snakemake(workdir, "-n", *extra, configfiles=list(configfiles))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return planned_jobs(proc.stdout)
+
+
+def test_changing_n_max_reruns_only_stage2_selection_and_downstream(tiny_run, tiny_config, tmp_path):
+    override = tmp_path / "n_max.yaml"
+    override.write_text("system_definitions:\n  Ba+Ltrp+Ps+Ex:\n    n_max: 3\n")
+    jobs = dry_run(tiny_run, tiny_config, override)
+    iterative = {(r, w) for r, w in jobs if "system=Ba+Ltrp+Ps+Ex" in w}
+    assert all("stage=2" in w for _, w in iterative), sorted(iterative)  # nothing of stage 1
+    assert {r for r, _ in iterative} == {
+        "select_external", "trainset_stage_m", "train_embedding", "embed_dcase", "representatives", "score_test",
+        "evaluate", "plot_roc", "plot_embeddings"}
+    # the pool is not re-scored and the pseudo-labels are not recomputed: they come from stage 1
+    assert not {r for r, _ in iterative} & {"score_external_shard", "pseudolabels"}
+    others = {r for r, w in jobs if w == ""}
+    assert others == {"summary_table", "plot_auc_by_stage", "all"}
+    assert not any("system=Ba+Ltrp," in w or "system=GMM" in w or "system=AE" in w for _, w in jobs)
+
+
+def test_touching_test_clip_embeddings_reruns_only_scoring_and_evaluation(tiny_run, tiny_config, tmp_path):
+    work = tmp_path / "copy"
+    shutil.copytree(tiny_run, work, symlinks=True)  # keeps mtimes and Snakemake's metadata
+    assert dry_run(work, tiny_config) == set()
+    time.sleep(0.01)
+    (work / "results/Ba+Ltrp/seed0/stage1/embeddings_test.parquet").touch()
+    jobs = dry_run(work, tiny_config)
+    assert jobs == {
+        ("score_test", "system=Ba+Ltrp, seed=0, stage=1"),
+        ("evaluate", "system=Ba+Ltrp, seed=0, stage=1"),
+        ("plot_roc", "system=Ba+Ltrp, seed=0, stage=1"),
+        ("summary_table", ""), ("plot_auc_by_stage", ""), ("all", ""),
+    }
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("rule a:\n    input: x\n    wildcards: s=1\nrule b:\n    jobid: 1\n", {("a", "s=1"), ("b", "")}),
+    ("group job g:\n    rule c:\n        output: y\n        wildcards: s=2, t=3\n", {("c", "s=2, t=3")}),
+])
+def test_dry_run_parser(text, expected):
+    assert planned_jobs(text) == expected

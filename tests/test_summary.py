@@ -1,0 +1,59 @@
+"""Summary tables: long-form metrics, mean ± variance over seeds, seed-000 Table 2 / A.1 shapes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from asdflow.summary import aggregate_over_seeds, collect_metrics, paper_tables, results_markdown
+
+
+def _run(system, seed, stage, auc_s, auc_t, pauc, official):
+    table = pd.DataFrame([
+        {"dataset": "dev_data", "machine": "fan", "section": "00", "domain": d, "auc": a, "pauc": pauc,
+         "pauc_domain": pauc, "n_normal": 10, "n_anomaly": 10} for d, a in (("source", auc_s), ("target", auc_t))])
+    summary = {"dev_data": {"official_score": official, "auc_source_hmean": auc_s, "auc_target_hmean": auc_t,
+                            "pauc_hmean": pauc, "pauc_domain_source_hmean": pauc, "pauc_domain_target_hmean": pauc}}
+    return (system, seed, stage, table, summary)
+
+
+@pytest.fixture
+def long():
+    return collect_metrics([
+        _run("Ba-labeled", 0, 1, 0.9, 0.8, 0.7, 0.8),
+        _run("Ba+Ltrp+Ps+Ex", 0, 1, 0.6, 0.5, 0.55, 0.55),
+        _run("Ba+Ltrp+Ps+Ex", 1, 1, 0.8, 0.7, 0.65, 0.70),
+        _run("Ba+Ltrp+Ps+Ex", 0, 2, 0.7, 0.6, 0.6, 0.63),
+        _run("Ba+Ltrp+Ps+Ex", 1, 2, 0.9, 0.8, 0.7, 0.79),
+    ])
+
+
+def test_long_form_has_the_documented_columns(long):
+    assert {"system", "seed", "stage", "split", "machine", "section", "domain", "auc", "pauc"} <= set(long.columns)
+    assert set(long["split"]) == {"dev"} and set(long["domain"]) == {"source", "target"}
+    overall = long[long["machine"] == "ALL"]
+    assert len(overall) == 5 * 2 and overall["official_score"].notna().all()
+    assert long.loc[long["machine"] != "ALL", "official_score"].isna().all()
+
+
+def test_mean_and_sample_variance_over_seeds(long):
+    agg = aggregate_over_seeds(long, {"Ba-labeled": "machine_attr", "Ba+Ltrp+Ps+Ex": "machine"})
+    row = agg[(agg["system"] == "Ba+Ltrp+Ps+Ex") & (agg["stage"] == 1) & (agg["metric"] == "official_score")].iloc[0]
+    assert row["n_seeds"] == 2 and row["condition"] == "w/o label"
+    assert row["mean"] == pytest.approx(62.5)
+    assert row["var"] == pytest.approx(np.var([55.0, 70.0], ddof=1))  # 112.5
+    src = agg[(agg["system"] == "Ba+Ltrp+Ps+Ex") & (agg["stage"] == 2) & (agg["metric"] == "auc_source")].iloc[0]
+    assert src["mean"] == pytest.approx(80.0) and src["var"] == pytest.approx(200.0)
+    single = agg[(agg["system"] == "Ba-labeled") & (agg["metric"] == "auc_target")].iloc[0]
+    assert single["condition"] == "w/ label" and single["mean"] == pytest.approx(80.0) and np.isnan(single["var"])
+
+
+def test_paper_table_shapes(long):
+    agg = aggregate_over_seeds(long, {"Ba-labeled": "machine_attr"})
+    table2, table_a1 = paper_tables(agg)
+    assert list(table2.columns) == ["condition", "system", "stage", "dev"]
+    assert list(table_a1.columns) == ["condition", "system", "stage", "dev source", "dev target"]
+    assert table2["condition"].tolist() == ["w/ label", "w/o label", "w/o label"]  # labelled block first
+    assert table2.loc[1, "dev"] == "62.50 ± 112.50" and table2.loc[0, "dev"] == "80.00"
+    assert table_a1.loc[2, "dev source"] == "80.00 ± 200.00"
+    md = results_markdown(long)
+    assert "Table 2 shape" in md and "Table A.1 shape" in md and "62.50 ± 112.50" in md
