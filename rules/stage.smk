@@ -28,7 +28,7 @@ rule trainset_stage1:
         cache_npy="results/cache/dcase.npy",
         code=CODE_SCORING,
     script:
-        "../workflow_scripts/trainset.py"
+        "../workflow_scripts/trainset_stage1.py"
 
 
 rule train_embedding:
