@@ -15,6 +15,7 @@ CODE_SYNTH = asdflow.code_version("synth")
 CODE_IO = asdflow.code_version("io", "schemas.py")
 CODE_MODEL = asdflow.code_version("nets", "losses", "train.py", "data.py", "embed.py")
 CODE_SELECT = asdflow.code_version("select.py", "schemas.py")
+CODE_REPORT = asdflow.code_version("report.py", "summary.py", "scoring.py")
 CODE_SCORING = asdflow.code_version(
     "scoring.py", "systems.py", "baselines", "metrics.py"
 )

@@ -18,6 +18,8 @@ rule plot_auc_by_stage:
         "logs/plot_auc_by_stage.log",
     conda:
         "../envs/asdflow-cpu.yaml"
+    params:
+        code=CODE_REPORT,
     script:
         "../workflow_scripts/plot_auc_by_stage.py"
 
@@ -38,6 +40,8 @@ rule plot_roc:
         "logs/plot_roc/{system}/seed{seed}/stage{stage}.log",
     conda:
         "../envs/asdflow-cpu.yaml"
+    params:
+        code=CODE_REPORT,
     script:
         "../workflow_scripts/plot_roc.py"
 
@@ -61,5 +65,7 @@ rule plot_embeddings:
         system=systems_with_backend("embedding"),
     conda:
         "../envs/asdflow-cpu.yaml"
+    params:
+        code=CODE_REPORT,
     script:
         "../workflow_scripts/plot_embeddings.py"

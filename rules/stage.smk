@@ -257,5 +257,6 @@ rule summary_table:
         systems=config["systems"],
         seeds=config["seeds"],
         conditions=label_conditions(),
+        code=CODE_REPORT,
     script:
         "../workflow_scripts/summary_table.py"
