@@ -77,3 +77,18 @@ def test_duplicate_ids_rejected(clips, tmp_path):
     ids, paths, _ = clips
     with pytest.raises(ValueError, match="unique"):
         build_cache(ids[:2] + ids[:1], paths[:3], tmp_path / "c.npy", SPEC, progress=False)
+
+
+def test_quantize_is_the_stored_format_and_row_reads_agree(clips, tmp_path):
+    from asdflow.io.cache import dequantize, quantize
+
+    w = np.array([-2.0, -1.0, -0.5, 0.0, 1e-5, 0.5, 1.0, 3.0], dtype=np.float32)
+    q = quantize(w)
+    assert q.dtype == np.int16 and q.tolist() == [-32767, -32767, -16384, 0, 0, 16384, 32767, 32767]
+    np.testing.assert_allclose(dequantize(q), q / 32768.0)
+    ids, paths, _ = clips
+    build_cache(ids, paths, tmp_path / "c.npy", SPEC, progress=False)
+    cache = AudioCache(tmp_path / "c.npy")
+    whole = cache.get_rows(np.arange(len(cache)))  # contiguous rows: one slice read
+    for rows in ([2, 0], [1], [0, 1, 2], [3, 4, 5, 6], [len(cache) - 1, 0, len(cache) - 1]):
+        np.testing.assert_array_equal(cache.get_rows(rows), whole[rows])

@@ -78,3 +78,91 @@ def test_label_quality():
     q = label_quality(["x", "x", "y", "y", "z", "z"], truth, ["m"] * 6).set_index("machine")
     assert q.loc["m", "ari"] == pytest.approx(1.0) and q.loc["m", "nmi"] == pytest.approx(1.0)
     assert "mean" in q.index
+
+
+def _big_pool(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    machines = np.array(["fan", "pump", "valve", "orphan"])
+    return pd.DataFrame({
+        "clip_id": [f"c{i:05d}" for i in range(n)],
+        "machine": machines[rng.integers(0, 4, n)],
+        "score": np.round(rng.uniform(-1, 0, n), 2),  # rounded: many ties, broken by clip_id
+        "label_mids": [["/m/x"] if i % 3 else [] for i in range(n)],
+        "label_names": [[]] * n,
+    })
+
+
+@pytest.mark.parametrize("mode", ["score", "random"])
+def test_shard_merge_equals_whole_pool_selection(mode, tmp_path):
+    from asdflow.schemas import write_table
+    from asdflow.select import SelectionMerger, select_from_shards
+
+    pool = _big_pool()
+    thr = pd.Series({"fan": -0.3, "pump": -0.95, "valve": 0.0})  # "orphan" has no threshold
+    whole, whole_audit = select_external(pool, thr, n_max=50, mode=mode, seed=3)
+    shuffled = pool.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    paths = []
+    for i, part in enumerate(np.array_split(np.arange(len(shuffled)), 7)):
+        df = shuffled.iloc[part].assign(similarity=lambda d: -d["score"])
+        write_table(df[["clip_id", "label_mids", "label_names", "machine", "similarity", "score"]],
+                    tmp_path / f"shard-{i:04d}.parquet", "external_scores")
+        paths.append(tmp_path / f"shard-{i:04d}.parquet")
+    sharded, audit = select_from_shards(reversed(paths), thr, n_max=50, mode=mode, seed=3)
+    pd.testing.assert_frame_equal(sharded, whole)
+    pd.testing.assert_frame_equal(audit, whole_audit)
+    # N_out is the exact count of candidates, n_ex = min(N_out, n_max); pump has fewer than n_max
+    a = audit.set_index("machine")
+    for m, t in thr.items():
+        assigned = pool[pool["machine"] == m]
+        assert a.loc[m, "n_assigned"] == len(assigned)
+        assert a.loc[m, "n_out"] == int((assigned["score"] < t).sum())
+        assert a.loc[m, "n_ex"] == min(a.loc[m, "n_out"], 50)
+    assert 0 < a.loc["pump", "n_out"] < 50 and "orphan" not in a.index
+    if mode == "score":  # brute force: the n_ex lowest (score, clip_id) below the threshold
+        fan = pool[(pool["machine"] == "fan") & (pool["score"] < -0.3)].sort_values(["score", "clip_id"])
+        assert sharded[sharded["machine"] == "fan"]["clip_id"].tolist() == fan["clip_id"].iloc[:50].tolist()
+    else:  # a sample of all assigned clips (not only candidates), deterministic in the seed
+        fan = sharded[sharded["machine"] == "fan"]
+        assert set(fan["clip_id"]) <= set(pool.loc[pool["machine"] == "fan", "clip_id"])
+        assert (fan["score"] >= -0.3).any()
+        other, _ = select_external(pool, thr, n_max=50, mode=mode, seed=4)
+        assert set(other["clip_id"]) != set(sharded["clip_id"])
+    # bounded: the merger never holds more than n_max + one shard's rows of a machine
+    merger = SelectionMerger(thr, n_max=50, mode=mode, seed=3)
+    for part in np.array_split(np.arange(len(pool)), 30):
+        merger.add(pool.iloc[part])
+    assert merger.peak_rows_held <= 50 + max(len(p) for p in np.array_split(np.arange(len(pool)), 30))
+    pd.testing.assert_frame_equal(merger.result("first")[0], whole)
+
+
+def test_random_mode_is_uniform_over_assigned_clips():
+    # every assigned clip is drawn with probability n_ex / n_assigned (here 10 / 40), over seeds
+    pool = pd.DataFrame({"clip_id": [f"r{i}" for i in range(40)], "machine": "fan",
+                         "score": np.linspace(-1, 0, 40), "label_mids": [[]] * 40, "label_names": [[]] * 40})
+    counts = pd.Series(0, index=pool["clip_id"])
+    for seed in range(200):
+        sel, _ = select_external(pool, pd.Series({"fan": -0.5}), n_max=10, mode="random", seed=seed)
+        assert len(sel) == 10
+        counts[sel["clip_id"]] += 1
+    assert counts.between(50 - 30, 50 + 30).all(), counts.describe()  # binomial(200, 1/4): sd 6.1
+
+
+def test_selected_manifest_finds_rows_across_shards(tmp_path):
+    from asdflow.schemas import write_table
+    from asdflow.select import selected_manifest
+
+    def shard(ids, k):
+        n = len(ids)
+        return pd.DataFrame({"clip_id": ids, "ytid": ids, "path": [f"/a/{c}.wav" for c in ids], "start_seconds": 0.0,
+                             "end_seconds": 10.0, "label_mids": [["/m/x"]] * n, "label_names": [["x"]] * n,
+                             "segments_file": "s.csv", "shard": k, "duration": 10.0, "sample_rate": 16000,
+                             "channels": 1})
+
+    paths = []
+    for k, ids in enumerate([["a", "b", "c"], ["d", "e"], ["f"]]):
+        paths.append(write_table(shard(ids, k), tmp_path / f"shard-{k:04d}.parquet", "external_manifest"))
+    sel = pd.DataFrame({"clip_id": ["e", "a", "f"]})
+    got = selected_manifest(sel, paths)
+    assert got["clip_id"].tolist() == ["e", "a", "f"] and got["path"].tolist() == ["/a/e.wav", "/a/a.wav", "/a/f.wav"]
+    with pytest.raises(KeyError, match="'zz'"):
+        selected_manifest(pd.DataFrame({"clip_id": ["a", "zz"]}), paths)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from asdflow.io.audio import AudioError, AudioSpec, load_clip
 from asdflow.schemas import read_table, write_table
 
-__all__ = ["AudioCache", "build_cache", "cache_paths"]
+__all__ = ["AudioCache", "build_cache", "cache_paths", "dequantize", "quantize"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,16 @@ def cache_paths(npy_path: str | Path) -> tuple[Path, Path, Path]:
     npy = Path(npy_path)
     stem = npy.name[: -len(".npy")] if npy.name.endswith(".npy") else npy.name
     return npy, npy.with_name(stem + ".index.parquet"), npy.with_name(stem + ".spec.json")
+
+
+def quantize(wave: np.ndarray) -> np.ndarray:
+    """The cache's storage format: clip to [-1, 1], scale by 32767, round to int16."""
+    return np.round(np.clip(wave, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
+def dequantize(stored: np.ndarray) -> np.ndarray:
+    """Float32 waveform(s) of stored int16 samples (divided by 32768, as every reader does)."""
+    return stored.astype(np.float32) / 32768.0
 
 
 def _decode(args: tuple[str, dict]) -> tuple[np.ndarray | None, int, str]:
@@ -98,7 +108,7 @@ def build_cache(
             else:
                 over = np.abs(wave) > 1.0
                 clipped += int(over.sum())
-                arr[i] = np.round(np.clip(wave, -1.0, 1.0) * 32767.0).astype(np.int16)
+                arr[i] = quantize(wave)
                 status.append("ok")
                 errors.append("")
             orig.append(n_orig)
@@ -167,7 +177,9 @@ class AudioCache:
     def get_rows(self, rows: np.ndarray | Sequence[int]) -> np.ndarray:
         """Float32 waveforms ``[B, n_samples]`` of the given rows."""
         rows = np.asarray(rows, dtype=np.int64)
-        return self._array[rows].astype(np.float32) / 32768.0
+        if len(rows) > 1 and (np.diff(rows) == 1).all():  # contiguous: one slice read, no fancy-index copy
+            return dequantize(self._array[rows[0]:rows[-1] + 1])
+        return dequantize(self._array[rows])
 
     def get(self, clip_ids: Sequence[str]) -> np.ndarray:
         return self.get_rows([self.row_of(c) for c in clip_ids])
