@@ -13,6 +13,9 @@ rule synth_data:
     conda:
         "../envs/asdflow-cpu.yaml"
     threads: 2
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(30),
     params:
         preset=config["synth"]["preset"],
         seed=config["synth"]["seed"],
@@ -32,6 +35,9 @@ rule dcase_manifest:
         "logs/dcase_manifest.log",
     conda:
         "../envs/asdflow-cpu.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(30),
     params:
         root=dcase_root(),
         datasets=config["datasets"],
@@ -54,6 +60,9 @@ rule external_manifest:
         "logs/external_manifest.log",
     conda:
         "../envs/asdflow-cpu.yaml"
+    resources:
+        mem_mb=mem_mb(8000),
+        runtime=runtime_min(60),
     params:
         external=external_params(),
         n_shards=N_SHARDS,
@@ -80,8 +89,8 @@ rule cache_dcase_audio:
         "../envs/asdflow-cpu.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(60),
     params:
         audio=audio_spec_params(),
         code=CODE_IO,
@@ -106,8 +115,8 @@ rule cache_external_shard:
         "../envs/asdflow-cpu.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(120),
     params:
         audio=audio_spec_params(),
         code=CODE_IO,

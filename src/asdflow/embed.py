@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from asdflow.io.audio import AudioError, AudioSpec, load_clip
 from asdflow.io.cache import AudioCache, dequantize, quantize
+from asdflow.runtime import use_job_cpus
 
 __all__ = ["CacheBatches", "DecodeBatches", "EmbeddedBatch", "embed_stream", "embed_waves", "iter_batches"]
 
@@ -187,6 +188,7 @@ def embed_stream(
     The caller consumes each batch (e.g. searches it) so nothing of size N is held here.
     """
     device = next(model.parameters()).device
+    use_job_cpus()  # never more CPU threads than the job was given
     model.eval()
     batches = iter_batches(source, num_workers=num_workers, prefetch=prefetch, pin_memory=device.type == "cuda")
     with torch.inference_mode():

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from asdflow.data import CachedWaves, LabelEncoder
 from asdflow.losses import SubspaceLoss, choose_partners, mixup, pitch_shift, sample_semitones, snr_mix, triplet_loss
 from asdflow.nets import build_net
+from asdflow.runtime import select_device, use_job_cpus
 
 __all__ = ["TrainConfig", "TripletConfig", "train_model", "load_model", "pick_device"]
 
@@ -90,13 +91,8 @@ class TrainConfig:
 
 
 def pick_device(device: str = "auto") -> torch.device:
-    """``auto``: CUDA when a device is visible (CUDA_VISIBLE_DEVICES is respected), else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but no CUDA device is visible")
-    return dev
+    """``auto``: CUDA when the job was given a visible device, else CPU (see asdflow.runtime)."""
+    return select_device(device)
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -143,6 +139,7 @@ def train_model(
     out_path = Path(out_path)
     ckpt_path = Path(checkpoint_path) if checkpoint_path else out_path.with_name(out_path.name + ".ckpt")
     device = pick_device(cfg.device)
+    cpu_threads = use_job_cpus()
     if len(trainset) == 0:
         raise ValueError("the training set is empty")
     encoder = LabelEncoder.fit(trainset["label"])
@@ -165,6 +162,7 @@ def train_model(
             start_epoch = int(state["epoch"])
             history = list(state["history"])
             log.info("resuming from %s after epoch %d", ckpt_path, start_epoch)
+    resumed_from_epoch = start_epoch
 
     waves = CachedWaves(trainset["cache_path"].tolist(), trainset["cache_row"].tolist(),
                         random_shift=cfg.random_shift, seed=cfg.seed)
@@ -249,6 +247,8 @@ def train_model(
         "history": history,
         "seconds_per_epoch": float(np.mean(secs)) if secs else math.nan,
         "device": str(device),
+        "cpu_threads": cpu_threads,
+        "resumed_from_epoch": resumed_from_epoch,
     }
 
 
