@@ -114,12 +114,16 @@ rule cache_selected_external:
         report="results/{system}/seed{seed}/stage{stage}/selected_audio.report.json",
     log:
         "logs/cache_selected_external/{system}/seed{seed}/stage{stage}.log",
-    group:
-        "trainset"  # between select_external and trainset_stage_m, which share this group
     wildcard_constraints:
         system=systems_with_backend("embedding"),
+    group:
+        "trainset"  # between select_external and trainset_stage_m, which share this group
     conda:
         "../envs/asdflow-cpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb(8000),
+        runtime=runtime_min(120),
     params:
         audio=audio_spec_params(),
         code=CODE_IO + CODE_SELECT,

@@ -38,8 +38,13 @@ rule plot_roc:
         ),
     log:
         "logs/plot_roc/{system}/seed{seed}/stage{stage}.log",
+    group:
+        "score"
     conda:
         "../envs/asdflow-cpu.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(15),
     params:
         code=CODE_REPORT,
     script:
@@ -65,6 +70,9 @@ rule plot_embeddings:
         system=systems_with_backend("embedding"),
     conda:
         "../envs/asdflow-cpu.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(30),
     params:
         code=CODE_REPORT,
     script:

@@ -32,3 +32,4 @@ def runtime_min(base_minutes):
 localrules:
     data_summary,
     summary_table,
+    plot_auc_by_stage,

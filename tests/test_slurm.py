@@ -29,7 +29,7 @@ GLOBAL_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 WORKFLOW_PROFILE = REPO / "profiles" / "default" / "config.yaml"
 GPU_RULES = ("train_embedding", "embed_dcase", "score_external_shard")
 SHARD_RULES = ("score_external_shard", "cache_external_shard")
-LOCAL_RULES = {"all", "data_summary", "summary_table"}
+LOCAL_RULES = {"all", "data_summary", "summary_table", "plot_auc_by_stage"}
 SLURM_TOOLS = ("sbatch", "squeue", "sacct", "scancel", "srun", "sinfo", "scontrol", "sacctmgr")
 SUBMITTING_TOOLS = ("sbatch", "squeue", "sacct", "scancel", "srun")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -50,6 +50,10 @@ def test_global_profile_keys_are_set_and_commented():
                 "max-status-checks-per-second", "slurm-array-jobs"):
         assert key in prof, f"{GLOBAL_PROFILE}: no {key}"
     assert set(SHARD_RULES) <= {r.strip() for r in prof["slurm-array-jobs"].split(",")}
+    # plugin 2.8.0 drops array-rule jobs it is handed fewer of than are ready (slurm#473): no
+    # job limit may cut a wave of ready shards (n_shards of the README's 1.8M-clip example: 400)
+    assert prof["jobs"] == "unlimited"
+    assert int(prof["max-jobs-per-timespan"].split("/")[0]) >= 10 * 400
     lines = text.splitlines()
     for i, line in enumerate(lines):
         if re.match(r"^[a-z][a-z0-9-]*:", line):
@@ -158,6 +162,14 @@ def test_local_dry_run_uses_workflow_profile(tmp_path, tiny_config):
     assert proc.returncode == 0, out[-3000:]
     assert f"workflow specific profile {REPO / 'profiles' / 'default'}" in out
     assert "mem_mb=32000" in out and "gpu=1" in out
+
+
+def test_lint_is_clean_with_the_slurm_profile(tmp_path, tiny_config):
+    proc = subprocess.run([str(SNAKEMAKE), "--lint", "--profile", "slurm", "--directory", str(tmp_path),
+                           "--configfile", str(tiny_config), "--nocolor"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Congratulations, your workflow is in a good condition!" in out, out[-4000:]
 
 
 # --- a real single-node Slurm -----------------------------------------------------------------
@@ -368,3 +380,42 @@ def test_cpus_follow_what_the_job_was_given(monkeypatch):
         assert use_job_cpus(None, {"SLURM_CPUS_PER_TASK": "2"}) == 2 and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+_TOY_SHARDS = """
+rule all:
+    input:
+        expand("out/{i}.txt", i=range(6)),
+
+
+rule score_external_shard:
+    output:
+        "out/{i}.txt",
+    log:
+        "logs/{i}.log",
+    resources:
+        mem_mb=100,
+        runtime=5,
+    shell:
+        "echo $SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID > {output} 2> {log}"
+"""
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(400)
+def test_profile_submits_a_whole_wave_of_shards_as_one_array(slurm_cluster, tmp_path):
+    """The profile's job limits never cut a wave of ready shard jobs (plugin bug #473 hangs)."""
+    (tmp_path / "Snakefile").write_text(_TOY_SHARDS)
+    cmd = [str(SNAKEMAKE), "--profile", str(REPO / "profiles" / "slurm"), "--workflow-profile", "none",
+           "--snakefile", str(tmp_path / "Snakefile"), "--directory", str(tmp_path), "--nocolor",
+           "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the array run hung: {(exc.stderr or b'')[-3000:]!r}")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert re.search(r"Submitted array job with Snakemake IDs [\d,]+ and SLURM job ID \d+\. "
+                     r"The individual task IDs are 1-6\.", out), out[-4000:]
+    tasks = sorted(int((tmp_path / f"out/{i}.txt").read_text().split()[1]) for i in range(6))
+    assert tasks == [1, 2, 3, 4, 5, 6]
