@@ -8,6 +8,7 @@ the reason, except under CI=true, where it fails instead of skipping.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -256,6 +257,13 @@ def _rules_of(comment: str, known: set[str], groups: set[str]) -> list[str]:
 @pytest.mark.slurm
 @pytest.mark.timeout(1200)
 def test_tiny_workflow_through_slurm_equals_local_run(slurm_cluster, tiny_run, tiny_config, tmp_path, capsys):
+    """The tiny workflow (one system, stage 1) through sbatch, with a training job scancelled.
+
+    Every job but the localrules goes through Slurm (checked against squeue's and the job
+    completion log's records); GPU rules get a (fake) GPU; the shard caches are one job array;
+    the cancelled training job is retried by Snakemake and resumes from its epoch checkpoint;
+    the results equal those of the local run of the same config.
+    """
     workdir = tmp_path / "wd"
     workdir.mkdir()
     one_system = tmp_path / "one_system.yaml"
@@ -267,6 +275,8 @@ def test_tiny_workflow_through_slurm_equals_local_run(slurm_cluster, tiny_run, t
            "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
            "--slurm-keep-successful-logs"]
     seen: dict[str, dict[str, str]] = {}
+    ckpt = workdir / "results/Ba+Ltrp/seed0/stage1/model.pt.ckpt"
+    cancelled: list[str] = []
     start = time.monotonic()
     log_path = tmp_path / "snakemake.log"
     with open(log_path, "w") as log:
@@ -274,8 +284,14 @@ def test_tiny_workflow_through_slurm_equals_local_run(slurm_cluster, tiny_run, t
         stop = threading.Event()
 
         def poll():  # finished jobs leave squeue after MinJobAge (300 s): record them while running
-            while not stop.wait(2.0):
-                seen.update(_squeue(workdir))
+            while not stop.wait(0.5):
+                jobs = _squeue(workdir)
+                seen.update(jobs)
+                if not cancelled and ckpt.exists():  # crash test: scancel training after epoch 1
+                    for job, rec in jobs.items():
+                        if rec["Comment"].startswith("rule_train_embedding_") and rec["State"] == "RUNNING":
+                            subprocess.run(["scancel", job], check=True, timeout=30)
+                            cancelled.append(job)
 
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
@@ -291,22 +307,30 @@ def test_tiny_workflow_through_slurm_equals_local_run(slurm_cluster, tiny_run, t
     out = log_path.read_text()
     assert rc == 0, out[-6000:]
 
-    # Slurm's own record: every job of this run, all COMPLETED
+    # Slurm's own record: every job of this run COMPLETED, except the training job we cancelled
     assert seen, "squeue lists no job of this run"
-    assert {r["State"] for r in seen.values()} == {"COMPLETED"}, seen
+    assert len(cancelled) == 1, f"the training job was not cancelled mid-way: {cancelled}"
+    assert seen[cancelled[0]]["State"] == "CANCELLED", seen[cancelled[0]]
+    assert {r["State"] for j, r in seen.items() if j != cancelled[0]} == {"COMPLETED"}, seen
     n_plain = len(re.findall(r"has been submitted with SLURM jobid \d+", out))
     n_tasks = len(re.findall(r"Registered array job task: external_jobid=\d+_\d+", out))
     assert len(seen) == n_plain + n_tasks, (len(seen), n_plain, n_tasks)
     jobcomp = Path("/var/log/slurm/jobcomp.log").read_text().splitlines()
     completed = [line for line in jobcomp if f"WorkDir={workdir} " in line and "JobState=COMPLETED" in line]
-    assert len(completed) == len(seen)
+    assert len(completed) == len(seen) - 1
+    assert any(f"JobId={cancelled[0]} " in line and "JobState=CANCELLED" in line for line in jobcomp)
+    # the retry (retries: 2 in the profile) resumed training from the epoch checkpoint
+    report = json.loads((workdir / "results/Ba+Ltrp/seed0/stage1/train_report.json").read_text())
+    assert report["resumed_from_epoch"] >= 1 and report["device"] == "cpu", report
 
     # every job except the localrules ran through sbatch; GPU rules got a GPU from Slurm
     finished = re.findall(r"Finished jobid: \d+ \(Rule: (\w+)\)", out)
     known = set(finished)
     groups = set(re.findall(r"Group job (\w+) \(jobs in", out))
     via_slurm: list[str] = []
-    for rec in seen.values():
+    for job, rec in seen.items():
+        if job in cancelled:
+            continue
         rules = _rules_of(rec["Comment"], known, groups)
         via_slurm += rules
         gpu = set(rules) & set(GPU_RULES)
@@ -330,7 +354,8 @@ def test_tiny_workflow_through_slurm_equals_local_run(slurm_cluster, tiny_run, t
                                       pd.read_parquet(tiny_run / stage / table), check_exact=True)
     with capsys.disabled():
         print(f"\n[slurm] {len(seen)} Slurm jobs ({n_plain} sbatch submissions, {n_tasks} array tasks in "
-              f"{len(arrays)} arrays), {len(finished)} Snakemake jobs, {wall:.0f} s wall time")
+              f"{len(arrays)} arrays; 1 training job scancelled after epoch {report['resumed_from_epoch']}, "
+              f"retried and resumed), {len(finished)} Snakemake jobs, {wall:.0f} s wall time")
         print(f"[slurm] GPU training job: {re.sub(r' +', ' ', train)}")
         print(f"[slurm] shard array job: {re.sub(r' +', ' ', array)}")
 
