@@ -195,12 +195,15 @@ def run_job(kind: str, args: dict) -> dict:
     use_time = Path(timer).exists()
     if use_time:
         cmd = [timer, "-f", "MAXRSS_KB %M"] + cmd
+    t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
     if p.returncode != 0:
         raise RuntimeError(f"{kind} job failed ({p.returncode}): {args}\n{p.stderr[-3000:]}")
     res = json.loads(p.stdout.strip().splitlines()[-1])
     kb = [int(line.split()[1]) for line in p.stderr.splitlines() if line.startswith("MAXRSS_KB")]
     res["peak_rss_mib"] = kb[-1] / 1024 if kb else res["vm_hwm_mib"]
+    res["wall_seconds"] = wall  # the whole job: interpreter start, imports, model, scoring, write
     return res
 
 
@@ -299,7 +302,7 @@ def throughput(out: Path, n_clips: int, seconds: float, batch_size: int, threads
     steps = [  # (name, function, clips, note); each is timed `repeats` times, interleaved; best kept
         ("decode (load_clip + int16, 1 process)", lambda: [quantize(load_clip(p, spec)) for p in paths], n_clips,
          "soundfile + fix_length, no resampling (16-kHz files)"),
-        ("cache read (memmap, batched)", lambda: [b for b in iter_batches(src, prefetch=0)], n_clips, "page cache warm"),
+        ("cache read (pread, batched)", lambda: [b for b in iter_batches(src, prefetch=0)], n_clips, "page cache warm"),
         ("embedding forward (Ba, batch 1)", lambda: forward(1, n_fwd // 4), n_fwd // 4, "preloaded clip"),
         ("embedding forward (Ba, batch 8)", lambda: forward(8, n_fwd), n_fwd, "preloaded batch, inference_mode"),
         (f"embedding forward (Ba, batch {batch_size})", lambda: forward(batch_size, n_fwd), n_fwd,
@@ -484,9 +487,11 @@ def extrapolate(tp: dict, gflops_cpu: float, node: dict) -> dict:
     read_s = n * tp["cache_bytes_per_clip_18s"] / (node["read_gbps"] * 1e9)
     decode_rate = tp["rows"]["decode (load_clip + int16, 1 process)"]["clips_per_s"] * node["decode_cores"]
     decode_s = n * (10.0 / node["clip_seconds_measured"]) / decode_rate  # 10-s source clips
-    with_cache = max(compute_s, read_s) / node["gpus"]
-    without_cache = max(compute_s, decode_s) / node["gpus"]
+    overhead_s = node["n_shards"] * node["job_overhead_s"]  # one shard job after the other per GPU
+    with_cache = (max(compute_s, read_s) + overhead_s) / node["gpus"]
+    without_cache = (max(compute_s, decode_s) + overhead_s) / node["gpus"]
     return {"assumptions": node, "compute_s": compute_s, "cache_read_s": read_s, "decode_s": decode_s,
+            "overhead_s": overhead_s,
             "stage_with_cache_min": with_cache / 60, "stage_without_cache_min": without_cache / 60,
             "this_cpu_stage_hours": n / tp["rows"]["streaming shard scoring, cache"]["clips_per_s"] / 3600}
 
@@ -530,9 +535,10 @@ def markdown(r: dict) -> str:
                   f"per-clip loop: {loop * g / r['matmul_gflops']:.0%})", ""]
     if "rss" in r:
         lines += ["### Peak RSS of one shard job as the shard grows", "",
-                  "| job | clips | peak RSS (MiB) | seconds |", "|---|---:|---:|---:|"]
+                  "| job | clips | peak RSS (MiB) | scoring (s) | whole job (s) |", "|---|---:|---:|---:|---:|"]
         for j in r["rss"]:
-            lines.append(f"| {j['job']} | {j['clips']} | {j['peak_rss_mib']:.0f} | {j['seconds']:.1f} |")
+            lines.append(f"| {j['job']} | {j['clips']} | {j['peak_rss_mib']:.0f} | {j['seconds']:.1f} | "
+                         f"{j.get('wall_seconds', float('nan')):.1f} |")
         lines.append("")
     if "merge" in r:
         lines += ["### Merge (select_external) as the pool grows (4,500-row shards, 14 machine types, N_max 1000)", "",
@@ -561,7 +567,9 @@ def markdown(r: dict) -> str:
                   "run back to back on the node with loading overlapped (the slowest of compute and I/O is the "
                   "stage time).", "",
                   f"- compute: {e['compute_s'] / 60:.1f} min; cache read: {e['cache_read_s'] / 60:.1f} min; "
-                  f"decoding from the audio files: {e['decode_s'] / 60:.1f} min",
+                  f"decoding from the audio files: {e['decode_s'] / 60:.1f} min; start-up of {a['n_shards']} shard "
+                  f"jobs at {a['job_overhead_s']:.1f} s each (measured here: whole job minus scoring): "
+                  f"{e['overhead_s'] / 60:.1f} min",
                   f"- **one stage with the cache: {e['stage_with_cache_min']:.0f} min; without: "
                   f"{e['stage_without_cache_min']:.0f} min** (this 2-core CPU: {e['this_cpu_stage_hours']:.0f} h)"]
     return "\n".join(lines) + "\n"
@@ -626,7 +634,10 @@ def main() -> None:
             r[key] = prev[key]
             r.setdefault("reused_from_previous_run", []).append(key)
     if "throughput" in r:
+        small = [j for j in r.get("rss", []) if j["clips"] == min(x["clips"] for x in r["rss"])] if r.get("rss") else []
+        overhead = min((j["wall_seconds"] - j["seconds"] for j in small if "wall_seconds" in j), default=10.0)
         r["extrapolation"] = extrapolate(r["throughput"], r["matmul_gflops"], {
+            "n_shards": a.shards, "job_overhead_s": round(overhead, 1),
             "pool": 1_800_000, "gpus": a.gpus, "gpu_tflops": a.gpu_tflops, "gpu_efficiency": a.gpu_efficiency,
             "read_gbps": a.read_gbps, "decode_cores": a.decode_cores, "clip_seconds_measured": a.clip_seconds})
     r["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -90,5 +90,17 @@ def test_quantize_is_the_stored_format_and_row_reads_agree(clips, tmp_path):
     build_cache(ids, paths, tmp_path / "c.npy", SPEC, progress=False)
     cache = AudioCache(tmp_path / "c.npy")
     whole = cache.get_rows(np.arange(len(cache)))  # contiguous rows: one slice read
-    for rows in ([2, 0], [1], [0, 1, 2], [3, 4, 5, 6], [len(cache) - 1, 0, len(cache) - 1]):
+    for rows in ([2, 0], [1], [0, 1, 2], [3, 4, 5, 6], [len(cache) - 1, 0, len(cache) - 1], []):
         np.testing.assert_array_equal(cache.get_rows(rows), whole[rows])
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), cache.read_rows(np.arange(len(cache))))
+    with pytest.raises(IndexError, match="c.npy"):
+        cache.get_rows([len(cache)])
+    import pickle
+
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(cache)).get_rows([3]), whole[[3]])
+    truncated = tmp_path / "t.npy"
+    truncated.write_bytes((tmp_path / "c.npy").read_bytes()[:-100])
+    for suffix in (".index.parquet", ".spec.json"):
+        (tmp_path / f"t{suffix}").write_bytes((tmp_path / f"c{suffix}").read_bytes())
+    with pytest.raises(OSError, match="truncated"):
+        AudioCache(truncated).get_rows([len(cache) - 1])

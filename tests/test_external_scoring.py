@@ -118,3 +118,33 @@ def test_prefetch_thread_passes_errors_and_stops_early():
 
     assert not any(t.name == "asdflow-prefetch" for t in threading.enumerate())
 
+
+def test_workflow_without_pool_cache_decodes_and_scores_the_same(tiny_run, tiny_config, tmp_path):
+    """external_pool.cache: false on a copy of the tiny run: no pool cache is built or read, the
+    stage-2 pool scores equal the cached run's, and only the selected clips are decoded."""
+    import shutil
+
+    from asdflow.io.cache import AudioCache
+    from asdflow.schemas import read_table
+    from conftest import run_snakemake
+
+    work = tmp_path / "nocache"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    shutil.rmtree(work / "results" / "cache" / "external")
+    s2 = "results/Ba+Ltrp+Ps+Ex/seed0/stage2"
+    cfg = tmp_path / "nocache.yaml"
+    cfg.write_text("external_pool: {n_shards: 2, cache: false}\n")
+    proc = run_snakemake(work, "--forcerun", "score_external_shard", "--", f"{s2}/trainset.parquet",
+                         configfiles=[tiny_config, cfg])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cache_external_shard" not in proc.stderr and "cache_selected_external" in proc.stderr
+    assert not (work / "results" / "cache" / "external").exists()
+    for i in range(2):
+        before = read_table(tiny_run / f"{s2}/external_scores/shard-{i:04d}.parquet", "external_scores")
+        after = read_table(work / f"{s2}/external_scores/shard-{i:04d}.parquet", "external_scores")
+        pd.testing.assert_frame_equal(before, after, atol=1e-5)
+    sel = read_table(work / f"{s2}/selection.parquet", "selection")
+    trainset = read_table(work / f"{s2}/trainset.parquet", "trainset")
+    ext = trainset[trainset["is_external"]]
+    assert len(ext) == len(sel) > 0 and set(ext["cache_path"]) == {f"{s2}/selected_audio.npy"}
+    assert len(AudioCache(work / s2 / "selected_audio.npy")) == len(sel)

@@ -2,8 +2,8 @@
 
 Waveforms come from a *batch source*, a dataset whose items are whole batches:
 
-* :class:`CacheBatches`: rows of decoded-audio caches (memmaps; one fancy-indexed read per
-  batch and cache file);
+* :class:`CacheBatches`: rows of decoded-audio caches (one ``pread`` per run of consecutive
+  rows, so nothing of the cache stays mapped into the process);
 * :class:`DecodeBatches`: audio files decoded with :func:`asdflow.io.audio.load_clip` and
   quantised exactly as the cache stores them (:func:`asdflow.io.cache.quantize`), so a pool
   scored with or without the cache gives the same embeddings. Files that fail to decode are
@@ -11,7 +11,7 @@ Waveforms come from a *batch source*, a dataset whose items are whole batches:
 
 Loading overlaps compute: with ``num_workers > 0`` DataLoader worker processes build batches
 (two in flight per worker); with ``num_workers == 0`` one background thread prefetches
-``prefetch`` batches (decoding, memmap reads and resampling release the GIL). Peak memory is
+``prefetch`` batches (decoding, file reads and resampling release the GIL). Peak memory is
 set by the batch size and the prefetch depth, never by the number of clips. On CUDA the forward
 pass runs under bfloat16 autocast when ``amp`` is on (bfloat16, not float16: the magnitude
 spectrum of an 18-s clip exceeds the float16 range); on CPU ``amp`` is ignored.
@@ -214,7 +214,7 @@ def embed_waves(
     """Concatenated embeddings ``[N, D]`` (float32) of the given cache rows, in order.
 
     Memory is bounded by ``batch_size`` (plus the ``N x D`` result): waveforms stream from the
-    memmapped caches through :func:`embed_stream`.
+    caches through :func:`embed_stream`.
     """
     source = CacheBatches(cache_paths, cache_rows, batch_size)
     out = [b.embeddings for b in embed_stream(model, source, num_workers=num_workers, amp=amp, progress=progress,

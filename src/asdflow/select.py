@@ -107,13 +107,18 @@ class SelectionMerger:
             self.n_assigned[machine] += int(n)
         for machine, n in df.loc[below, "machine"].value_counts().items():
             self.n_out[machine] += int(n)
+        order = self._sort_cols()
         for machine, part in incoming.groupby("machine", sort=False):
-            prev = self.kept.get(machine)
+            prev = self.kept.get(machine)  # sorted by `order`, at most n_max rows
+            if prev is not None and len(prev) >= self.n_max:
+                # only rows that can enter the top n_max: not worse than the current last one
+                part = part[part[order[0]].to_numpy() <= prev[order[0]].iat[-1]] if self.n_max else part.iloc[:0]
+                if part.empty:
+                    continue
             merged = part if prev is None else pd.concat([prev, part], ignore_index=True)
             self.peak_rows_held = max(self.peak_rows_held, len(merged))
-            if len(merged) > self.n_max or prev is not None:
-                merged = merged.sort_values(self._sort_cols(), kind="stable").iloc[: self.n_max]
-            self.kept[machine] = merged.reset_index(drop=True)
+            idx = np.lexsort((merged["clip_id"].to_numpy(), merged[order[0]].to_numpy()))[: self.n_max]
+            self.kept[machine] = merged.iloc[idx].reset_index(drop=True)
 
     def result(self, label_mode: str = "first") -> tuple[pd.DataFrame, pd.DataFrame]:
         if label_mode not in ("first", "all"):
