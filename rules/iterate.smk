@@ -20,7 +20,7 @@ rule score_external_shard:
     wildcard_constraints:
         system=systems_with_backend("embedding"),
     conda:
-        "../envs/asdflow-cpu.yaml"
+        "../envs/asdflow-gpu.yaml"
     threads: 2
     resources:
         mem_mb=mem_mb(8000),

@@ -46,7 +46,7 @@ rule train_embedding:
     wildcard_constraints:
         system=systems_with_backend("embedding"),
     conda:
-        "../envs/asdflow-cpu.yaml"
+        "../envs/asdflow-gpu.yaml"
     threads: 2
     resources:
         mem_mb=mem_mb(8000),
@@ -76,7 +76,7 @@ rule embed_dcase:
     wildcard_constraints:
         system=systems_with_backend("embedding"),
     conda:
-        "../envs/asdflow-cpu.yaml"
+        "../envs/asdflow-gpu.yaml"
     threads: 2
     resources:
         mem_mb=mem_mb(8000),
