@@ -48,7 +48,7 @@ def test_changing_n_max_reruns_only_stage2_selection_and_downstream(tiny_run, ti
     assert not any("system=Ba+Ltrp," in w or "system=GMM" in w or "system=AE" in w for _, w in jobs)
 
 
-def test_changed_test_clip_embeddings_rerun_only_scoring_and_evaluation(tiny_run, tiny_config, tmp_path):
+def test_changed_test_clip_embeddings_rerun_only_scoring_evaluation_and_plots(tiny_run, tiny_config, tmp_path):
     work = tmp_path / "copy"
     shutil.copytree(tiny_run, work, symlinks=True)  # keeps mtimes and Snakemake's metadata
     assert dry_run(work, tiny_config) == set()
@@ -64,6 +64,7 @@ def test_changed_test_clip_embeddings_rerun_only_scoring_and_evaluation(tiny_run
         ("score_test", "system=Ba+Ltrp, seed=0, stage=1"),
         ("evaluate", "system=Ba+Ltrp, seed=0, stage=1"),
         ("plot_roc", "system=Ba+Ltrp, seed=0, stage=1"),
+        ("plot_embeddings", "system=Ba+Ltrp, seed=0, stage=1"),  # the 2-D map shows test clips too
         ("summary_table", ""), ("plot_auc_by_stage", ""), ("all", ""),
     }
 
