@@ -9,6 +9,7 @@ named after the backend (``gmm:``, ``autoencoder:``), overridden per system by `
 
 from __future__ import annotations
 
+import inspect
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,12 @@ class Baseline:
     name: str
     fit_fn: Callable[..., Any]
     score_fn: Callable[[Any, Mapping[str, np.ndarray]], dict[str, np.ndarray]]
-    options: tuple[str, ...]  # option names the fit function accepts
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Option names the fit function accepts (its keyword-only parameters but ``seed``)."""
+        params = inspect.signature(self.fit_fn).parameters.values()
+        return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name != "seed")
 
     def fit(self, waves_by_machine: Mapping[str, np.ndarray], sr: int, options: Mapping[str, Any], seed: int):
         unknown = sorted(set(options) - set(self.options))
@@ -63,12 +69,8 @@ class Baseline:
 
 
 BASELINES: Mapping[str, Baseline] = {
-    "gmm": Baseline("gmm", fit_gmm_baseline, score_gmm_baseline,
-                    ("n_components", "covariance_type", "context", "max_frames", "reg_covar", "max_iter",
-                     "feature_kw")),
-    "autoencoder": Baseline("autoencoder", fit_autoencoder_baseline, score_autoencoder_baseline,
-                            ("epochs", "batch_size", "lr", "validation_split", "context", "network", "max_frames",
-                             "feature_kw")),
+    "gmm": Baseline("gmm", fit_gmm_baseline, score_gmm_baseline),
+    "autoencoder": Baseline("autoencoder", fit_autoencoder_baseline, score_autoencoder_baseline),
 }
 
 
