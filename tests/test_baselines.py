@@ -106,3 +106,26 @@ def test_baseline_registry_rejects_unknown_names_and_options():
         get_baseline("svdd")
     with pytest.raises(ValueError, match="unknown options"):
         get_baseline("gmm").fit({"toy": np.zeros((2, SR), np.float32)}, SR, {"n_components": 2, "epochs": 3}, 0)
+
+
+def test_recipe_rejects_unknown_backends_and_staged_baselines():
+    from asdflow.recipes import SystemRecipe
+
+    with pytest.raises(ValueError, match="backend must be one of"):
+        SystemRecipe(name="X", backend="svdd")
+    with pytest.raises(ValueError, match="one stage"):
+        SystemRecipe(name="AE2", backend="autoencoder", stages=2, pseudo_labels=True)
+    ae = SystemRecipe(name="AE", backend="autoencoder", options={"epochs": 3})
+    assert ae.baseline_options({"autoencoder": {"epochs": 100, "lr": 0.01}}) == {"epochs": 3, "lr": 0.01}
+
+
+def test_representatives_need_original_training_clips():
+    import pandas as pd
+
+    from asdflow.systems import fit_representatives
+
+    emb = pd.DataFrame({"clip_id": ["a"], "machine": ["fan"], "section": ["00"], "domain": ["source"],
+                        "embedding": [np.ones(4, np.float32)]})
+    trainset = pd.DataFrame({"clip_id": ["b"], "is_external": [False]})
+    with pytest.raises(ValueError, match="no training embedding belongs"):
+        fit_representatives(emb, trainset, pd.DataFrame({"clip_id": ["a"], "path": ["/x/a.wav"]}), {}, seed=0)
