@@ -27,7 +27,7 @@ rule score_external_shard:
         runtime=runtime_min(120),
         gpu=GPU_JOB_GPUS,
     params:
-        batch_size=64,
+        inference=config["inference"],  # batch size per device, inference copy of the model
         renormalize=config["scoring"]["renormalize"],
         use_cache=config["external_pool"]["cache"],
         audio=audio_spec_params(),  # decoding spec when there is no cache

@@ -83,7 +83,8 @@ rule embed_dcase:
         runtime=runtime_min(120),
         gpu=GPU_JOB_GPUS,
     params:
-        batch_size=64,
+        inference=config["inference"],  # batch size per device, inference copy of the model
+        clip_seconds=config["audio"]["clip_seconds"],
         code=CODE_MODEL,
     script:
         "../workflow_scripts/embed_dcase.py"

@@ -31,15 +31,33 @@ from tqdm import tqdm
 
 from asdflow.io.audio import AudioError, AudioSpec, load_clip
 from asdflow.io.cache import AudioCache, dequantize, quantize
+from asdflow.nets.inference import for_inference
 from asdflow.runtime import use_job_cpus
 
-__all__ = ["CacheBatches", "DecodeBatches", "EmbeddedBatch", "embed_stream", "embed_waves", "iter_batches"]
+__all__ = ["CacheBatches", "DecodeBatches", "EmbeddedBatch", "embed_stream", "embed_waves", "inference_batch_size",
+           "iter_batches"]
 
 
 def _n_batches(n: int, batch_size: int) -> int:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     return -(-n // batch_size)
+
+
+def inference_batch_size(device: torch.device | str, clip_seconds: float, *, cpu_batch_seconds: float = 120.0,
+                         gpu_batch_size: int = 256) -> int:
+    """Clips per batch of an embedding pass (config block ``inference``).
+
+    On a CPU the best batch holds a fixed amount of audio: small enough for the activations to
+    stay in the caches, large enough to amortise the per-batch work (measured with the Ba net on
+    2 cores, ``benchmarks/scale_external.py``: about 100-120 s of audio for 2-, 10- and 18-s
+    clips). On a GPU: ``gpu_batch_size`` clips.
+    """
+    if clip_seconds <= 0:
+        raise ValueError(f"clip_seconds must be > 0, got {clip_seconds}")
+    if torch.device(device).type == "cuda":
+        return max(1, int(gpu_batch_size))
+    return max(1, int(round(cpu_batch_seconds / clip_seconds)))
 
 
 class CacheBatches(Dataset):
@@ -180,16 +198,22 @@ def embed_stream(
     num_workers: int = 0,
     prefetch: int = 2,
     amp: bool = False,
+    optimize: bool = True,
     progress: bool = True,
     desc: str = "embedding",
 ) -> Iterator[EmbeddedBatch]:
     """Embed every batch of ``source`` (``model(x)["cat"]``), yielding them in order.
 
     The caller consumes each batch (e.g. searches it) so nothing of size N is held here.
+    ``optimize`` runs a frozen inference copy of the model (:func:`asdflow.nets.inference.
+    for_inference`: batch norms folded, channels-last weights; same embeddings up to float
+    rounding); ``False`` runs ``model`` itself, in eval mode.
     """
     device = next(model.parameters()).device
     use_job_cpus()  # never more CPU threads than the job was given
     model.eval()
+    if optimize:
+        model = for_inference(model)
     batches = iter_batches(source, num_workers=num_workers, prefetch=prefetch, pin_memory=device.type == "cuda")
     with torch.inference_mode():
         for batch in tqdm(batches, total=len(source), disable=not progress, desc=desc, mininterval=2.0,
@@ -210,6 +234,7 @@ def embed_waves(
     progress: bool = True,
     desc: str = "embedding",
     amp: bool = False,
+    optimize: bool = True,
 ) -> np.ndarray:
     """Concatenated embeddings ``[N, D]`` (float32) of the given cache rows, in order.
 
@@ -217,7 +242,7 @@ def embed_waves(
     caches through :func:`embed_stream`.
     """
     source = CacheBatches(cache_paths, cache_rows, batch_size)
-    out = [b.embeddings for b in embed_stream(model, source, num_workers=num_workers, amp=amp, progress=progress,
-                                              desc=desc)]
+    out = [b.embeddings for b in embed_stream(model, source, num_workers=num_workers, amp=amp, optimize=optimize,
+                                              progress=progress, desc=desc)]
     dim = getattr(model, "emb_dim", 0)
     return np.concatenate(out) if out else np.zeros((0, dim), dtype=np.float32)

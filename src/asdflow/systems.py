@@ -193,7 +193,7 @@ def evaluate_scores(
 def score_external_shard(
     model, shard: pd.DataFrame, cache_npy: str | Path | None, representatives: pd.DataFrame, *,
     audio_spec=None, batch_size: int = 64, num_workers: int = 0, amp: bool = True, use_gpu: str | bool = "auto",
-    renormalize: bool = True, progress: bool = True
+    renormalize: bool = True, progress: bool = True, optimize: bool = True
 ) -> pd.DataFrame:
     """Embed one external-pool shard with a stage's model and find, per clip, the machine type of
     the most similar representative and its anomaly score for that machine (FAISS inner-product
@@ -206,7 +206,8 @@ def score_external_shard(
     is ``attrs['n_failed']``, the per-file errors of the no-cache path ``attrs['failed']``.
 
     Streaming: each batch is embedded (:func:`asdflow.embed.embed_stream`, loading overlapped
-    with compute, bfloat16 autocast on CUDA with ``amp``) and searched at once, so peak memory
+    with compute, bfloat16 autocast on CUDA with ``amp``, the folded channels-last inference copy
+    of the model with ``optimize``) and searched at once, so peak memory
     is set by ``batch_size``, the prefetch depth and the representatives, plus O(shard) for the
     manifest and the output columns; no embedding matrix of the shard is built.
     """
@@ -231,7 +232,7 @@ def score_external_shard(
     similarity = np.zeros(n, dtype=np.float64)
     ok = np.zeros(n, dtype=bool)
     failed = []
-    for b in embed_stream(model, source, num_workers=num_workers, amp=amp, progress=progress,
+    for b in embed_stream(model, source, num_workers=num_workers, amp=amp, optimize=optimize, progress=progress,
                           desc="embedding pool shard"):
         sl = slice(b.start, b.start + len(b.embeddings))
         hits = search_nearest_machine(index, machines, b.embeddings)

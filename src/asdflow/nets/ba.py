@@ -158,6 +158,7 @@ class _Stem(nn.Module):
     """
 
     KERNEL, STRIDE, POOL = 7, 2, 3
+    _fold_pairs = (("conv", "bn"),)  # forward applies bn(conv(x)): foldable (asdflow.nets.inference)
 
     def __init__(self, channels: int, *, bn_shift: bool, padding: str = "valid") -> None:
         super().__init__()
@@ -187,8 +188,10 @@ class _Stem(nn.Module):
                      tuple(x.shape[-2:]))
         if fb or fa or tb or ta:
             x = F.pad(x, (tb, ta, fb, fa))
-        x = F.relu(self.bn(self.conv(x)))
-        return F.max_pool2d(x, self.POOL, self.STRIDE, padding=(fp, tp))
+        # max-pool before ReLU: the same values (ReLU is monotone, so it commutes with max) on a
+        # tensor 4x smaller; the stem's activation is the largest of the network
+        x = F.max_pool2d(self.bn(self.conv(x)), self.POOL, self.STRIDE, padding=(fp, tp))
+        return F.relu(x)
 
 
 class SpectrogramEncoder(nn.Module):

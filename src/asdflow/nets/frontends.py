@@ -20,11 +20,26 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["SpectrogramConfig", "Spectrogram", "FullSpectrum", "NORMALIZATIONS"]
+__all__ = ["SpectrogramConfig", "Spectrogram", "FullSpectrum", "NORMALIZATIONS", "magnitude"]
 
 #: STFT scaling modes. ``window``: divide by √(Σ w²) — torchaudio's ``normalized=True`` (seed-000
 #: code). ``frame_length``: divide by √n_fft — ``torch.stft(normalized=True)``. ``none``: raw.
 NORMALIZATIONS = ("none", "window", "frame_length")
+
+
+def magnitude(spec: torch.Tensor) -> torch.Tensor:
+    """``|spec|`` of a complex tensor as a real one.
+
+    Without autograd this is ``sqrt(re² + im²)``, about twice as fast on a CPU as
+    ``Tensor.abs()`` (which computes an overflow-safe ``hypot``; the values differ only by
+    rounding for any audio spectrum). When ``spec`` needs a gradient, ``abs()`` is used: its
+    gradient at 0 is 0, where the square root's is undefined.
+    """
+    if spec.requires_grad:
+        return spec.abs()
+    parts = torch.view_as_real(spec)
+    re, im = parts[..., 0], parts[..., 1]
+    return torch.addcmul(re * re, im, im).sqrt_()
 
 
 @dataclass(frozen=True)
@@ -127,8 +142,8 @@ class Spectrogram(nn.Module):
         with torch.autocast(device_type=wave.device.type, enabled=False):
             spec = torch.stft(wave.float(), n_fft=c.n_fft, hop_length=c.hop_length, window=self.window.float(),
                               center=c.center, pad_mode=c.pad_mode, normalized=False, onesided=True,
-                              return_complex=True).abs()
-            spec = spec[:, self.lo : self.hi]
+                              return_complex=True)
+            spec = magnitude(spec[:, self.lo : self.hi])  # only the kept bins
             if self.scale != 1.0:
                 spec = spec * self.scale
             if c.log:
@@ -155,7 +170,8 @@ class FullSpectrum(nn.Module):
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=wave.device.type, enabled=False):
-            spec = torch.fft.rfft(wave.float()).abs()
-        if self.n_bins is not None:
-            spec = spec[:, : self.n_bins]
+            spec = torch.fft.rfft(wave.float())
+            if self.n_bins is not None:
+                spec = spec[:, : self.n_bins]
+            spec = magnitude(spec)
         return spec.unsqueeze(1)
