@@ -1,24 +1,26 @@
 """Benchmark of the external-pool path at scale (issue 6). Not a test: run it, read the table.
 
     .venv/bin/python benchmarks/scale_external.py                 # defaults below
-    .venv/bin/python benchmarks/scale_external.py --clips 128 --sizes 2000,10000 --quick
+    .venv/bin/python benchmarks/scale_external.py --clips 64 --parts throughput --repeats 2   # ~1 min
 
 One run reports:
 
 1. throughput (clips/s) of each step on the same synthetic 10-s clips (16-kHz PCM-16 WAV, the
    layout of AudioSet's ``sr16_audios``): decode, cache build, cache read, embedding forward
    (the full Ba net), FAISS search, merge; the streaming shard scorer
-   (:func:`asdflow.systems.score_external_shard`) with and without the cache; and a
-   straightforward per-clip loop (load one file, forward one clip, append to a list, as the
+   (:func:`asdflow.systems.score_external_shard`) with and without the cache, and with the model
+   as trained instead of its inference copy (:func:`asdflow.nets.inference.for_inference`);
+   and a straightforward per-clip loop (load one file, forward one clip, append to a list, as the
    reference implementation's inference loop does) on the same clips;
 2. peak RSS of one shard-scoring job (the real entry point, run as a subprocess; max RSS read
-   with ``os.wait4``) as the shard grows (the whole pool in one shard is the worst case), and of
+   by ``/usr/bin/time``) at the default shard size and as the shard grows (the whole pool in one shard is the worst case), and of
    the merge job (:func:`asdflow.select.select_from_shards`) as the pool grows, next to the
    concatenate-everything merge it replaces;
 3. the dry-run time of the full-scale DAG: a 1.8M-row AudioSet manifest (generated as manifest
    shards only, no audio), M = 5 stages, 400 shards;
 4. FLOPs per clip of the Ba net (``torch.utils.flop_counter``), this machine's measured matmul
-   GFLOP/s, and the fraction of that roofline the forward pass reaches;
+   GFLOP/s, the fraction of that roofline the forward pass reaches, the convolutions' share of
+   a profiled forward pass, and the ceiling this puts on any speed-up over the per-clip loop;
 5. an extrapolation of one full 1.8M-clip stage on one GPU node, with its assumptions.
 
 Everything is written under ``--out`` (default ``benchmarks/out/scale``, git-ignored):
@@ -258,8 +260,27 @@ def flops_per_clip(model: torch.nn.Module, n_samples: int) -> float:
     return float(counter.get_total_flops())
 
 
-def throughput(out: Path, n_clips: int, seconds: float, batch_size: int, threads: int, repeats: int) -> dict:
-    from asdflow.embed import CacheBatches, embed_stream, iter_batches
+def conv_share(model: torch.nn.Module, batch_size: int, n_samples: int, reps: int = 3) -> tuple[float, float]:
+    """(convolution ms, all ops ms) per clip of a forward pass, from torch.profiler's self times."""
+    from torch.profiler import ProfilerActivity, profile
+
+    x = torch.randn(batch_size, n_samples)
+    with torch.inference_mode():
+        model(x)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(reps):
+                model(x)
+    events = prof.key_averages()
+    conv = sum(e.self_cpu_time_total for e in events if "convolution" in e.key) / 1e3
+    total = sum(e.self_cpu_time_total for e in events) / 1e3
+    n = reps * batch_size
+    return conv / n, total / n
+
+
+def throughput(out: Path, n_clips: int, seconds: float, batch_size: int, threads: int, repeats: int,
+               compile_row: bool = True) -> dict:
+    from asdflow.embed import CacheBatches, iter_batches
+    from asdflow.nets.inference import for_inference
     from asdflow.scoring import build_index, search_nearest_machine, stack_embeddings
     from asdflow.systems import score_external_shard
 
@@ -283,11 +304,21 @@ def throughput(out: Path, n_clips: int, seconds: float, batch_size: int, threads
     index = build_index(stack_embeddings(reps), reps["machine"].tolist(), use_gpu=False)
     machines = reps["machine"].tolist()
 
-    def forward(bs, n):
+    fast = for_inference(model)  # what embed_stream runs (optimize=True)
+
+    def forward(bs, n, net=model):
         x = torch.from_numpy(AudioCache(cache).get_rows(np.arange(bs)))
         with torch.inference_mode():
             for _ in range(max(1, n // bs)):
-                model(x)
+                net(x)
+
+    compiled, compile_s = None, 0.0
+    if compile_row:  # headroom left by the eager ops: inductor fuses the element-wise ops into the convolutions
+        import torch._inductor.config as inductor_config
+
+        compiled = torch.compile(fast, dynamic=False)
+        with inductor_config.patch(freezing=True):
+            _, compile_s = timed(lambda: forward(batch_size, batch_size, compiled))
 
     def per_clip_loop():
         embs = []
@@ -303,10 +334,20 @@ def throughput(out: Path, n_clips: int, seconds: float, batch_size: int, threads
         ("decode (load_clip + int16, 1 process)", lambda: [quantize(load_clip(p, spec)) for p in paths], n_clips,
          "soundfile + fix_length, no resampling (16-kHz files)"),
         ("cache read (pread, batched)", lambda: [b for b in iter_batches(src, prefetch=0)], n_clips, "page cache warm"),
-        ("embedding forward (Ba, batch 1)", lambda: forward(1, n_fwd // 4), n_fwd // 4, "preloaded clip"),
-        ("embedding forward (Ba, batch 8)", lambda: forward(8, n_fwd), n_fwd, "preloaded batch, inference_mode"),
+        ("embedding forward (Ba, batch 1)", lambda: forward(1, n_fwd // 4), n_fwd // 4,
+         "the model as trained, preloaded clip: the per-clip loop's forward"),
+        ("embedding forward (Ba, batch 1, inference copy)", lambda: forward(1, n_fwd // 4, fast), n_fwd // 4,
+         "folded BNs, channels-last (for_inference)"),
         (f"embedding forward (Ba, batch {batch_size})", lambda: forward(batch_size, n_fwd), n_fwd,
-         "preloaded batch, inference_mode"),
+         "the model as trained, preloaded batch, inference_mode"),
+        (f"embedding forward (Ba, batch {batch_size}, inference copy)", lambda: forward(batch_size, n_fwd, fast),
+         n_fwd, "what the shard job runs, preloaded batch"),
+        *([(f"embedding forward (Ba, batch {batch_size}, inference copy + torch.compile)",
+            lambda: forward(batch_size, n_fwd, compiled), n_fwd,
+            f"inductor, freezing; compiling took {compile_s:.0f} s per process: not used by the workflow")]
+          if compiled is not None else []),
+        ("embedding forward (Ba, batch 32, inference copy)", lambda: forward(32, n_fwd, fast), n_fwd,
+         "a larger batch: slower per clip on a CPU (activations leave the caches)"),
         ("FAISS search (flat IP, 364 reps)", lambda: search_nearest_machine(index, machines, q), len(q),
          "exact search + nearest machine, 384-d"),
         ("streaming shard scoring, cache",
@@ -316,10 +357,14 @@ def throughput(out: Path, n_clips: int, seconds: float, batch_size: int, threads
          lambda: score_external_shard(model, shard, None, reps, audio_spec=spec, batch_size=batch_size,
                                       progress=False, use_gpu=False),
          n_clips, "decodes the WAV files in the prefetch thread"),
+        ("streaming shard scoring, cache, model as trained",
+         lambda: score_external_shard(model, shard, cache, reps, batch_size=batch_size, progress=False, use_gpu=False,
+                                      optimize=False),
+         n_clips, "optimize=False: batching and prefetch alone"),
         ("per-clip loop (reference style)", per_clip_loop, n_clips,
          "load one file, forward one clip, append; then search"),
     ]
-    forward(1, 1), forward(batch_size, batch_size)  # warm-up
+    forward(1, 1), forward(batch_size, batch_size), forward(batch_size, batch_size, fast)  # warm-up
     best: dict[str, float] = {}
     results = {}
     busy_at_best: dict[str, float] = {}
@@ -345,7 +390,9 @@ def throughput(out: Path, n_clips: int, seconds: float, batch_size: int, threads
     assert np.allclose(stream["score"], nocache["score"], atol=1e-5)
     agree = float((ref["machine"].to_numpy() == stream["machine"].to_numpy()).mean())
     assert agree > 0.99, agree  # same clips, same model: same answers (up to float ties)
+    conv_ms, prof_ms = conv_share(fast, batch_size, spec.n_samples)
     return {"rows": rows, "flops_per_clip": flops_per_clip(model, spec.n_samples),
+            "conv_ms_per_clip": conv_ms, "profiled_ms_per_clip": prof_ms,
             "flops_per_clip_18s": flops_per_clip(build_model("ba", 288000), 288000),
             "cache_bytes_per_clip": report["bytes"] / n_clips}
 
@@ -354,6 +401,9 @@ def rss_scaling(out: Path, sizes: list[int], decode_sizes: list[int], batch_size
                 real_sizes: list[int], real_seconds: float) -> list[dict]:
     res = []
     spec = AudioSpec(sample_rate=16000, clip_seconds=0.5)
+    from asdflow.embed import inference_batch_size
+
+    small_batch = inference_batch_size("cpu", spec.clip_seconds)  # what the workflow uses for such clips
     for n in sizes:  # cache path, stand-in net, the whole pool as one shard
         d = out / f"pool{n}"
         man = d / "manifest.parquet"
@@ -361,7 +411,7 @@ def rss_scaling(out: Path, sizes: list[int], decode_sizes: list[int], batch_size
             write_cache_direct(d / "cache.npy", n, spec)
             write_table(full_manifest_frame(n), man, "external_manifest")
         r = run_job("shard", {"manifest": str(man), "cache": str(d / "cache.npy"), "spec": spec.to_dict(),
-                              "model": "standin", "batch_size": batch_size, "threads": threads,
+                              "model": "standin", "batch_size": small_batch, "threads": threads,
                               "out": str(d / "scores.parquet")})
         res.append({"job": "score shard, cache, stand-in net, 0.5-s clips", "clips": n, **r})
         print(f"  shard job (cache)  {n:>7} clips: peak RSS {r['peak_rss_mib']:.0f} MiB, {r['seconds']:.1f} s", flush=True)
@@ -371,7 +421,7 @@ def rss_scaling(out: Path, sizes: list[int], decode_sizes: list[int], batch_size
         man = d / "manifest.parquet"
         write_table(full_manifest_frame(n, paths), man, "external_manifest")
         r = run_job("shard", {"manifest": str(man), "cache": None, "spec": spec.to_dict(), "model": "standin",
-                              "batch_size": batch_size, "threads": threads, "out": str(d / "scores.parquet")})
+                              "batch_size": small_batch, "threads": threads, "out": str(d / "scores.parquet")})
         res.append({"job": "score shard, no cache (decode), stand-in net, 0.5-s clips", "clips": n, **r})
         print(f"  shard job (decode) {n:>7} clips: peak RSS {r['peak_rss_mib']:.0f} MiB, {r['seconds']:.1f} s", flush=True)
     spec10 = AudioSpec(sample_rate=16000, clip_seconds=real_seconds)
@@ -490,9 +540,12 @@ def extrapolate(tp: dict, gflops_cpu: float, node: dict) -> dict:
     overhead_s = node["n_shards"] * node["job_overhead_s"]  # one shard job after the other per GPU
     with_cache = (max(compute_s, read_s) + overhead_s) / node["gpus"]
     without_cache = (max(compute_s, decode_s) + overhead_s) / node["gpus"]
+    few = node["gpu_shards"] * node["job_overhead_s"]  # the same pool in fewer, larger shards
     return {"assumptions": node, "compute_s": compute_s, "cache_read_s": read_s, "decode_s": decode_s,
-            "overhead_s": overhead_s,
+            "overhead_s": overhead_s, "overhead_few_shards_s": few,
             "stage_with_cache_min": with_cache / 60, "stage_without_cache_min": without_cache / 60,
+            "stage_with_cache_few_shards_min": (max(compute_s, read_s) + few) / node["gpus"] / 60,
+            "stage_without_cache_few_shards_min": (max(compute_s, decode_s) + few) / node["gpus"] / 60,
             "this_cpu_stage_hours": n / tp["rows"]["streaming shard scoring, cache"]["clips_per_s"] / 3600}
 
 
@@ -513,13 +566,16 @@ def markdown(r: dict) -> str:
         stream = tp["rows"]["streaming shard scoring, cache"]["clips_per_s"]
         nocache = tp["rows"]["streaming shard scoring, no cache"]["clips_per_s"]
         loop = tp["rows"]["per-clip loop (reference style)"]["clips_per_s"]
-        fwd = tp["rows"][f"embedding forward (Ba, batch {args['batch_size']})"]
+        fwd = tp["rows"][f"embedding forward (Ba, batch {args['batch_size']}, inference copy)"]
+        plain = tp["rows"].get("streaming shard scoring, cache, model as trained", {}).get("clips_per_s")
         g = tp["flops_per_clip"] / 1e9
         cpu = {k: tp["rows"][k].get("cpu_ms_per_clip") for k in ("streaming shard scoring, cache",
                                                                   "streaming shard scoring, no cache",
                                                                   "per-clip loop (reference style)")}
         lines += ["", f"Throughput ratio streaming / per-clip loop (wall clock): **{stream / loop:.2f}x** with the "
-                  f"cache, **{nocache / loop:.2f}x** without."]
+                  f"cache, **{nocache / loop:.2f}x** without"
+                  + (f"; of it, batching + prefetch alone (model as trained): {plain / loop:.2f}x, the inference "
+                     f"copy: {stream / plain:.2f}x." if plain else ".")]
         if None not in cpu.values():
             lines += [f"CPU time per clip, per-clip loop / streaming: "
                       f"**{cpu['per-clip loop (reference style)'] / cpu['streaming shard scoring, cache']:.2f}x** with "
@@ -532,7 +588,17 @@ def markdown(r: dict) -> str:
                   f"- forward pass (batch {args['batch_size']}) reaches {fwd['clips_per_s'] * g:.1f} GFLOP/s = "
                   f"**{fwd['clips_per_s'] * g / r['matmul_gflops']:.0%}** of that roofline "
                   f"(streaming shard scoring: {stream * g / r['matmul_gflops']:.0%}, "
-                  f"per-clip loop: {loop * g / r['matmul_gflops']:.0%})", ""]
+                  f"per-clip loop: {loop * g / r['matmul_gflops']:.0%})",
+                  f"- ceiling: if the convolutions ran at that matmul rate and every other op (FFTs, magnitudes, "
+                  f"pools, batch norms, ReLUs, SE) were free, a clip would take {1000 * g / r['matmul_gflops']:.1f} ms "
+                  f"and streaming could be at most **{r['matmul_gflops'] / g / loop:.1f}x** the per-clip loop on "
+                  "this CPU"]
+        if tp.get("conv_ms_per_clip"):
+            lines.append(f"- profiled (torch.profiler, batch {args['batch_size']}, inference copy): convolutions "
+                         f"{tp['conv_ms_per_clip']:.1f} ms of {tp['profiled_ms_per_clip']:.1f} ms per clip = "
+                         f"{g / tp['conv_ms_per_clip'] * 1000:.0f} GFLOP/s, i.e. "
+                         f"{g / tp['conv_ms_per_clip'] * 1000 / r['matmul_gflops']:.0%} of the matmul rate")
+        lines.append("")
     if "rss" in r:
         lines += ["### Peak RSS of one shard job as the shard grows", "",
                   "| job | clips | peak RSS (MiB) | scoring (s) | whole job (s) |", "|---|---:|---:|---:|---:|"]
@@ -571,7 +637,11 @@ def markdown(r: dict) -> str:
                   f"jobs at {a['job_overhead_s']:.1f} s each (measured here: whole job minus scoring): "
                   f"{e['overhead_s'] / 60:.1f} min",
                   f"- **one stage with the cache: {e['stage_with_cache_min']:.0f} min; without: "
-                  f"{e['stage_without_cache_min']:.0f} min** (this 2-core CPU: {e['this_cpu_stage_hours']:.0f} h)"]
+                  f"{e['stage_without_cache_min']:.0f} min** (this 2-core CPU: {e['this_cpu_stage_hours']:.0f} h)",
+                  f"- the start-up of the shard jobs dominates on a GPU: the same pool in {a['gpu_shards']} shards "
+                  f"({1_800_000 // a['gpu_shards']:,} clips each; peak RSS grows by the O(shard) slope above, "
+                  f"memory per batch does not): with the cache {e['stage_with_cache_few_shards_min']:.0f} min, "
+                  f"without {e['stage_without_cache_few_shards_min']:.0f} min"]
     return "\n".join(lines) + "\n"
 
 
@@ -580,11 +650,13 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "scale"))
     ap.add_argument("--clips", type=int, default=256, help="clips of the throughput comparison")
     ap.add_argument("--clip-seconds", type=float, default=10.0)
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="clips per batch; default: what the workflow uses on a CPU (config inference)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="timings per step (interleaved; the best is kept)")
-    ap.add_argument("--sizes", default="2000,10000,100000", help="shard sizes of the RSS runs (cache, stand-in net)")
-    ap.add_argument("--decode-sizes", default="2000,10000", help="shard sizes of the no-cache RSS runs")
+    ap.add_argument("--sizes", default="2000,4500,10000,100000",
+                    help="shard sizes of the RSS runs (cache, stand-in net; 4500 = the default shard of a 1.8M pool)")
+    ap.add_argument("--decode-sizes", default="4500,10000", help="shard sizes of the no-cache RSS runs")
     ap.add_argument("--real-sizes", default="64,512", help="shard sizes of the RSS runs with the real Ba net")
     ap.add_argument("--merge-rows", default="10000,100000,1800000")
     ap.add_argument("--full-rows", type=int, default=1_800_000)
@@ -593,11 +665,17 @@ def main() -> None:
     ap.add_argument("--gpu-tflops", type=float, default=312.0, help="dense bf16 peak of one GPU (A100: 312)")
     ap.add_argument("--gpu-efficiency", type=float, default=0.25)
     ap.add_argument("--gpus", type=int, default=1)
+    ap.add_argument("--gpu-shards", type=int, default=40, help="shard count of the GPU alternative in the extrapolation")
     ap.add_argument("--read-gbps", type=float, default=2.0)
     ap.add_argument("--decode-cores", type=int, default=16)
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile row (needs a C++ compiler)")
     ap.add_argument("--parts", default="throughput,rss,merge,dryrun", help="which measurements to run")
     ap.add_argument("--job", nargs=2, metavar=("KIND", "ARGS"), help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.batch_size is None:
+        from asdflow.embed import inference_batch_size
+
+        a.batch_size = inference_batch_size("cpu", a.clip_seconds)
     if a.job:
         kind, args = a.job
         print(json.dumps((job_shard if kind == "shard" else job_merge)(json.loads(args))))
@@ -613,7 +691,7 @@ def main() -> None:
     r["matmul_gflops"] = matmul_gflops(a.threads)
     if "throughput" in parts:
         print("throughput ...", flush=True)
-        tp = throughput(out, a.clips, a.clip_seconds, a.batch_size, a.threads, a.repeats)
+        tp = throughput(out, a.clips, a.clip_seconds, a.batch_size, a.threads, a.repeats, compile_row=not a.no_compile)
         tp["cache_bytes_per_clip_18s"] = 2 * 16000 * 18
         r["throughput"] = tp
     if "rss" in parts:
@@ -637,7 +715,7 @@ def main() -> None:
         small = [j for j in r.get("rss", []) if j["clips"] == min(x["clips"] for x in r["rss"])] if r.get("rss") else []
         overhead = min((j["wall_seconds"] - j["seconds"] for j in small if "wall_seconds" in j), default=10.0)
         r["extrapolation"] = extrapolate(r["throughput"], r["matmul_gflops"], {
-            "n_shards": a.shards, "job_overhead_s": round(overhead, 1),
+            "n_shards": a.shards, "gpu_shards": a.gpu_shards, "job_overhead_s": round(overhead, 1),
             "pool": 1_800_000, "gpus": a.gpus, "gpu_tflops": a.gpu_tflops, "gpu_efficiency": a.gpu_efficiency,
             "read_gbps": a.read_gbps, "decode_cores": a.decode_cores, "clip_seconds_measured": a.clip_seconds})
     r["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
