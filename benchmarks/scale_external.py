@@ -549,6 +549,13 @@ def extrapolate(tp: dict, gflops_cpu: float, node: dict) -> dict:
             "this_cpu_stage_hours": n / tp["rows"]["streaming shard scoring, cache"]["clips_per_s"] / 3600}
 
 
+def _table(title: str, header: list[str], rows: list[list]) -> list[str]:
+    """A markdown section: heading, table (first column left-aligned, the others right), blank line."""
+    out = [f"### {title}", "", "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out + [""]
+
+
 def markdown(r: dict) -> str:
     lines = [f"Machine: {r['machine']}; torch {r['torch']} ({r['threads']} threads); "
              f"load average at start {r['loadavg_start']}, at end {r['loadavg_end']}"
@@ -600,19 +607,15 @@ def markdown(r: dict) -> str:
                          f"{g / tp['conv_ms_per_clip'] * 1000 / r['matmul_gflops']:.0%} of the matmul rate")
         lines.append("")
     if "rss" in r:
-        lines += ["### Peak RSS of one shard job as the shard grows", "",
-                  "| job | clips | peak RSS (MiB) | scoring (s) | whole job (s) |", "|---|---:|---:|---:|---:|"]
-        for j in r["rss"]:
-            lines.append(f"| {j['job']} | {j['clips']} | {j['peak_rss_mib']:.0f} | {j['seconds']:.1f} | "
-                         f"{j.get('wall_seconds', float('nan')):.1f} |")
-        lines.append("")
+        lines += _table("Peak RSS of one shard job as the shard grows",
+                        ["job", "clips", "peak RSS (MiB)", "scoring (s)", "whole job (s)"],
+                        [[j["job"], j["clips"], f"{j['peak_rss_mib']:.0f}", f"{j['seconds']:.1f}",
+                          f"{j.get('wall_seconds', float('nan')):.1f}"] for j in r["rss"]])
     if "merge" in r:
-        lines += ["### Merge (select_external) as the pool grows (4,500-row shards, 14 machine types, N_max 1000)", "",
-                  "| merge | rows | shards | peak RSS (MiB) | seconds | rows/s |", "|---|---:|---:|---:|---:|---:|"]
-        for j in r["merge"]:
-            lines.append(f"| {j['how']} | {j['rows']} | {j['shards']} | {j['peak_rss_mib']:.0f} | {j['seconds']:.1f} | "
-                         f"{j['rows_per_s']} |")
-        lines.append("")
+        lines += _table("Merge (select_external) as the pool grows (4,500-row shards, 14 machine types, N_max 1000)",
+                        ["merge", "rows", "shards", "peak RSS (MiB)", "seconds", "rows/s"],
+                        [[j["how"], j["rows"], j["shards"], f"{j['peak_rss_mib']:.0f}", f"{j['seconds']:.1f}",
+                          j["rows_per_s"]] for j in r["merge"]])
     if "dry_run" in r:
         d = r["dry_run_args"] if "dry_run_args" in r else r["args"]
         lines += [f"### Full-scale dry run ({d['full_rows']:,} manifest rows, {d['shards']} shards, M = {d['stages']})",

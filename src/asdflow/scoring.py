@@ -41,6 +41,8 @@ __all__ = [
     "l2_normalize",
     "per_machine_scores",
     "representatives",
+    "machine_representatives",
+    "score_against_representatives",
     "score_by_machine",
     "search_nearest_machine",
     "stack_embeddings",
@@ -167,6 +169,31 @@ def score_by_machine(
     emb_df_test: pd.DataFrame,
     *,
     embedding_col: str = "embedding",
+    **options,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score ``emb_df_test`` against representatives built per machine type from ``emb_df_train``.
+
+    Both frames need ``machine``, ``domain`` and ``embedding_col`` (one vector per row), plus
+    ``section`` when ``per_section``. Training rows with a true ``is_external`` value (selected
+    external clips in stage ≥ 2) are **excluded**: representatives come from the original
+    training clips only. ``options`` go to :func:`machine_representatives` (``per_section``,
+    ``k_source``, ``target_mode``, ``k_target``, ``seed``, ``renormalize``, ``n_init``). Returns
+
+    * a copy of ``emb_df_test`` without the embedding column, plus ``score`` (−max cosine);
+      rows of a machine (× section) without training clips get NaN (logged);
+    * the representatives table (``machine``, ``section`` - ``"*"`` when pooled -, ``kind``,
+      ``n_members``, ``embedding`` as float32 arrays), i.e. the ``representatives`` artifact.
+    """
+    reps = machine_representatives(emb_df_train, embedding_col=embedding_col, **options)
+    out = emb_df_test.drop(columns=[embedding_col]).copy()
+    out["score"] = score_against_representatives(emb_df_test, reps, embedding_col=embedding_col)
+    return out, reps
+
+
+def machine_representatives(
+    emb_df_train: pd.DataFrame,
+    *,
+    embedding_col: str = "embedding",
     per_section: bool = False,
     k_source: int = 16,
     target_mode: str = "all",
@@ -174,33 +201,21 @@ def score_by_machine(
     seed: int = 0,
     renormalize: bool = True,
     n_init: int = 10,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score ``emb_df_test`` against representatives built per machine type from ``emb_df_train``.
-
-    Both frames need ``machine``, ``domain`` and ``embedding_col`` (one vector per row), plus
-    ``section`` when ``per_section``. Training rows with a true ``is_external`` value (selected
-    external clips in stage ≥ 2) are **excluded**: representatives come from the original
-    training clips only. Returns
-
-    * a copy of ``emb_df_test`` without the embedding column, plus ``score`` (−max cosine);
-      rows of a machine (× section) without training clips get NaN (logged);
-    * the representatives table (``machine``, ``section`` - ``"*"`` when pooled -, ``kind``,
-      ``n_members``, ``embedding`` as float32 arrays), i.e. the ``representatives`` artifact.
-    """
+) -> pd.DataFrame:
+    """The ``representatives`` table: :func:`representatives` of each machine type (× section
+    with ``per_section``; ``section`` is ``"*"`` when pooled) of the original training clips
+    (rows with a true ``is_external`` are left out). Columns ``machine``, ``section``, ``kind``,
+    ``n_members``, ``embedding`` (float32 arrays)."""
     train = emb_df_train
     if "is_external" in train.columns:
         ext = train["is_external"].fillna(False).astype(bool)
         if ext.any():
-            log.info("score_by_machine: excluding %d external training rows", int(ext.sum()))
+            log.info("representatives: excluding %d external training rows", int(ext.sum()))
         train = train[~ext.to_numpy()]
     keys = ["machine", "section"] if per_section else ["machine"]
-    scores = np.full(len(emb_df_test), np.nan)
-    test_keys = emb_df_test[keys].astype(str).agg("\x1f".join, axis=1).to_numpy() \
-        if len(emb_df_test) else np.array([], dtype=str)
     rep_rows: list[pd.DataFrame] = []
     for key, g in train.groupby(keys, sort=True):
-        key = key if isinstance(key, tuple) else (key,)
-        key = tuple(str(k) for k in key)
+        key = tuple(str(k) for k in (key if isinstance(key, tuple) else (key,)))
         centres, meta = representatives(stack_embeddings(g, embedding_col), g["domain"].to_numpy(),
                                         k_source=k_source, target_mode=target_mode,
                                         k_target=k_target, seed=seed, renormalize=renormalize,
@@ -208,18 +223,30 @@ def score_by_machine(
         meta = meta.assign(machine=key[0], section=key[1] if per_section else "*",
                            embedding=list(centres))
         rep_rows.append(meta[["machine", "section", "kind", "n_members", "embedding"]])
-        sel = np.nonzero(test_keys == "\x1f".join(key))[0]
+    return (pd.concat(rep_rows, ignore_index=True) if rep_rows else
+            pd.DataFrame(columns=["machine", "section", "kind", "n_members", "embedding"]))
+
+
+def score_against_representatives(emb_df: pd.DataFrame, reps: pd.DataFrame, *,
+                                  embedding_col: str = "embedding") -> np.ndarray:
+    """−max cosine of every row of ``emb_df`` against its machine type's representatives
+    (machine × section ones when ``reps`` was built per section). Rows of a machine (× section)
+    without representatives get NaN (logged)."""
+    per_section = bool(len(reps)) and bool((reps["section"] != "*").any())
+    keys = ["machine", "section"] if per_section else ["machine"]
+    scores = np.full(len(emb_df), np.nan)
+    row_keys = (emb_df[keys].astype(str).agg("\x1f".join, axis=1).to_numpy() if len(emb_df)
+                else np.array([], dtype=str))
+    for key, r in reps.groupby(keys, sort=True):
+        key = tuple(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+        sel = np.nonzero(row_keys == "\x1f".join(key))[0]
         if len(sel):
-            scores[sel] = anomaly_scores(stack_embeddings(emb_df_test.iloc[sel], embedding_col), centres)
+            scores[sel] = anomaly_scores(stack_embeddings(emb_df.iloc[sel], embedding_col), stack_embeddings(r))
     missing = np.isnan(scores)
     if missing.any():
-        log.warning("score_by_machine: %d test rows of %s have no training clips -> NaN",
-                    int(missing.sum()), sorted(set(test_keys[missing]))[:10])
-    out = emb_df_test.drop(columns=[embedding_col]).copy()
-    out["score"] = scores
-    reps = (pd.concat(rep_rows, ignore_index=True) if rep_rows else
-            pd.DataFrame(columns=["machine", "section", "kind", "n_members", "embedding"]))
-    return out, reps
+        log.warning("%d clips of %s have no representatives (no training clips) -> score NaN",
+                    int(missing.sum()), sorted(set(row_keys[missing]))[:10])
+    return scores
 
 
 # --------------------------------------------------------------------------------------------

@@ -101,22 +101,9 @@ def score_with_representatives(embeddings: pd.DataFrame, representatives: pd.Dat
     """Anomaly score −max cosine of every clip against its machine type's representatives
     (machine × section ones when the representatives were built per section). Clips of a
     machine type without representatives get NaN (logged)."""
-    from asdflow.scoring import anomaly_scores, stack_embeddings
+    from asdflow.scoring import score_against_representatives
 
-    per_section = (representatives["section"] != "*").any()
-    keys = ["machine", "section"] if per_section else ["machine"]
-    scores = np.full(len(embeddings), np.nan)
-    pos = pd.Series(np.arange(len(embeddings)), index=embeddings.index)
-    for key, reps in representatives.groupby(keys):
-        key = key if isinstance(key, tuple) else (key,)
-        mask = np.ones(len(embeddings), dtype=bool)
-        for col, value in zip(keys, key):
-            mask &= (embeddings[col] == value).to_numpy()
-        if mask.any():
-            scores[pos[mask].to_numpy()] = anomaly_scores(stack_embeddings(embeddings[mask]), stack_embeddings(reps))
-    if np.isnan(scores).any():
-        log.warning("%d clips have no representatives for their machine type (%s): score NaN",
-                    int(np.isnan(scores).sum()), sorted(set(embeddings.loc[np.isnan(scores), "machine"])))
+    scores = score_against_representatives(embeddings, representatives)
     scored = embeddings.drop(columns=["embedding"]).assign(score=scores)
     return _with_file_names(scored, manifest)
 
