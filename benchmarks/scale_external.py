@@ -150,11 +150,11 @@ def build_model(kind: str, n_samples: int) -> torch.nn.Module:
 def job_shard(args: dict) -> dict:
     """What workflow_scripts/score_external_shard.py does, on a synthetic shard."""
     from asdflow.schemas import read_table
-    from asdflow.systems import score_external_shard
+    from asdflow.systems import SHARD_COLUMNS, score_external_shard
 
     torch.set_num_threads(args["threads"])
     spec = AudioSpec(**args["spec"])
-    shard = read_table(args["manifest"], "external_manifest") if args["manifest"].endswith(".parquet") else None
+    shard = read_table(args["manifest"], "external_manifest", columns=list(SHARD_COLUMNS), arrow_dtypes=True)
     model = build_model(args["model"], spec.n_samples)
     t0 = time.perf_counter()
     out = score_external_shard(model, shard, args["cache"], representatives(384), audio_spec=spec,

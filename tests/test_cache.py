@@ -104,3 +104,26 @@ def test_quantize_is_the_stored_format_and_row_reads_agree(clips, tmp_path):
         (tmp_path / f"t{suffix}").write_bytes((tmp_path / f"c{suffix}").read_bytes())
     with pytest.raises(OSError, match="truncated"):
         AudioCache(truncated).get_rows([len(cache) - 1])
+
+
+@pytest.mark.parametrize("arrow", [False, True])
+def test_attach_cache_rows_maps_drops_failed_and_names_unknown_clips(clips, tmp_path, arrow):
+    import pandas as pd
+    import pyarrow as pa
+
+    from asdflow.data import attach_cache_rows
+
+    ids, paths, _ = clips
+    npy = tmp_path / "c.npy"
+    build_cache(ids, paths, npy, SPEC, progress=False)
+    order = ["clip3", "bad", "clip0", "clip5"]  # any order; "bad" failed to decode
+    manifest = pd.DataFrame({"clip_id": order, "x": [3, -1, 0, 5]})
+    if arrow:  # as the shard jobs read it (read_table(..., arrow_dtypes=True))
+        manifest = manifest.astype({"clip_id": pd.ArrowDtype(pa.string())})
+    out = attach_cache_rows(manifest, npy)
+    assert list(out["clip_id"]) == ["clip3", "clip0", "clip5"] and out.attrs["n_failed"] == 1
+    cache = AudioCache(npy)
+    assert list(out["cache_row"]) == [cache.row_of(c) for c in out["clip_id"]]
+    assert list(out["x"]) == [3, 0, 5] and set(out["cache_path"]) == {str(npy)}
+    with pytest.raises(KeyError, match=r"1 manifest clips are not in the cache \(e.g. 'nope'\)"):
+        attach_cache_rows(pd.DataFrame({"clip_id": ["clip1", "nope"]}), npy)

@@ -5,7 +5,7 @@ import torch
 from asdflow.embed import inference_batch_size
 from asdflow.io.audio import AudioSpec
 from asdflow.schemas import read_table, write_table
-from asdflow.systems import score_external_shard
+from asdflow.systems import SHARD_COLUMNS, score_external_shard
 from asdflow.train import load_model
 from asdflow.workflow import step_logging
 
@@ -19,7 +19,9 @@ with step_logging(snakemake.log[0], "score_external_shard") as log:  # noqa: F82
                                  gpu_batch_size=inf["gpu_batch_size"])
     log.info("batches of %d clips on %s", batch, device)
     # CPU: the cores compute, one prefetch thread loads; GPU: the job's CPUs decode in workers
-    scores = score_external_shard(model, read_table(inp.manifest, "external_manifest"),
+    # only the columns scoring needs, kept in Arrow memory: the job's memory barely grows with the shard
+    shard = read_table(inp.manifest, "external_manifest", columns=list(SHARD_COLUMNS), arrow_dtypes=True)
+    scores = score_external_shard(model, shard,
                                   inp.cache if p.use_cache else None, read_table(inp.representatives, "representatives"),
                                   audio_spec=AudioSpec(**p.audio), batch_size=batch,
                                   num_workers=max(0, threads - 1) if device.type == "cuda" else 0, amp=p.amp,

@@ -14,10 +14,13 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from torch.utils.data import Dataset
 
-from asdflow.io.cache import AudioCache
+from asdflow.io.cache import AudioCache, cache_paths
+from asdflow.schemas import read_table
 
 __all__ = ["CachedWaves", "LabelEncoder", "dcase_trainset", "attach_cache_rows"]
 
@@ -87,19 +90,22 @@ def attach_cache_rows(manifest: pd.DataFrame, cache_npy: str | Path) -> pd.DataF
     Clips whose decoding failed (status != ok) are dropped with their count logged by the caller
     (the returned frame's ``attrs['n_failed']``).
     """
-    cache = AudioCache(Path(cache_npy))
-    idx = cache.index.set_index("clip_id")
-    missing = ~manifest["clip_id"].isin(idx.index)
-    if missing.any():
+    # the index in Arrow memory and an Arrow hash lookup: no Python object per clip, so a shard
+    # job's memory barely grows with its shard
+    index = read_table(cache_paths(cache_npy)[1], "audio_cache_index", columns=["clip_id", "row", "status"],
+                       arrow_dtypes=True)
+    found = pc.index_in(pa.array(manifest["clip_id"], type=pa.string()), value_set=pa.array(index["clip_id"]))
+    if found.null_count:
+        first = int(np.flatnonzero(found.is_null().to_numpy(zero_copy_only=False))[0])
         raise KeyError(
-            f"{cache_npy}: {int(missing.sum())} manifest clips are not in the cache "
-            f"(e.g. {manifest.loc[missing, 'clip_id'].iloc[0]!r}); rebuild the cache"
+            f"{cache_npy}: {found.null_count} manifest clips are not in the cache "
+            f"(e.g. {manifest['clip_id'].iloc[first]!r}); rebuild the cache"
         )
-    out = manifest.copy()
+    pos = found.to_numpy()
+    ok = np.asarray(pc.equal(pa.array(index["status"]), "ok").to_numpy(zero_copy_only=False), dtype=bool)[pos]
+    out = manifest[ok].reset_index(drop=True)  # one copy, of the decodable rows only
     out["cache_path"] = str(cache_npy)
-    out["cache_row"] = idx.loc[out["clip_id"], "row"].to_numpy()
-    ok = idx.loc[out["clip_id"], "status"].to_numpy() == "ok"
-    out = out[ok].reset_index(drop=True)
+    out["cache_row"] = np.asarray(index["row"].to_numpy(), dtype=np.int64)[pos[ok]]
     out.attrs["n_failed"] = int((~ok).sum())
     return out
 

@@ -33,6 +33,7 @@ __all__ = [
     "embeddings_table",
     "fit_representatives",
     "score_with_representatives",
+    "SHARD_COLUMNS",
     "fit_frame_baseline",
     "frame_baseline_scores",
     "evaluate_scores",
@@ -177,6 +178,10 @@ def evaluate_scores(
     return table, summary
 
 
+#: The external-manifest columns :func:`score_external_shard` reads.
+SHARD_COLUMNS = ("clip_id", "path", "label_mids", "label_names")
+
+
 def score_external_shard(
     model, shard: pd.DataFrame, cache_npy: str | Path | None, representatives: pd.DataFrame, *,
     audio_spec=None, batch_size: int = 64, num_workers: int = 0, amp: bool = True, use_gpu: str | bool = "auto",
@@ -186,7 +191,8 @@ def score_external_shard(
     the most similar representative and its anomaly score for that machine (FAISS inner-product
     search over L2-normalised vectors; paper §4.1.1).
 
-    ``shard`` is an external-manifest shard. Waveforms come from its decoded-audio cache
+    ``shard`` is an external-manifest shard (at least :data:`SHARD_COLUMNS`; Arrow-backed
+    columns, ``read_table(..., arrow_dtypes=True)``, keep its memory small). Waveforms come from its decoded-audio cache
     ``cache_npy``, or, with ``cache_npy=None``, are decoded from the shard's ``path`` column
     with ``audio_spec`` (an :class:`~asdflow.io.audio.AudioSpec`; same quantisation as the
     cache, so both give the same scores). Clips that failed to decode are left out: their count

@@ -174,13 +174,14 @@ class AudioCache:
             raise ValueError(f"{spec_path}: missing or invalid cache spec ({exc})") from exc
         if expect_spec is not None and expect_spec != self.spec:
             raise ValueError(f"{self.npy_path}: cache was built with {self.spec}, expected {expect_spec}; rebuild it")
-        self.index = read_table(index_path, "audio_cache_index")
+        # Arrow-backed columns: no Python object per clip (a job opening a 100k-clip cache stays small)
+        self.index = read_table(index_path, "audio_cache_index", arrow_dtypes=True)
         shape, self._offset = _npy_layout(self.npy_path)
         if shape != (len(self.index), self.spec.n_samples):
             raise ValueError(f"{self.npy_path}: array shape {shape} does not match its index/spec")
         self._row_bytes = 2 * self.spec.n_samples
         self._fd: int | None = None
-        self._row = dict(zip(self.index["clip_id"], self.index["row"]))
+        self._row: dict[str, int] | None = None  # clip id -> row, built on the first row_of()
 
     def __len__(self) -> int:
         return len(self.index)
@@ -194,6 +195,8 @@ class AudioCache:
         return self.index.set_index("clip_id")["status"]
 
     def row_of(self, clip_id: str) -> int:
+        if self._row is None:
+            self._row = dict(zip(self.index["clip_id"], self.index["row"]))
         try:
             return int(self._row[clip_id])
         except KeyError:
