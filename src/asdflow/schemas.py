@@ -220,9 +220,12 @@ def validate_frame(df: pd.DataFrame, kind: str | pa.Schema, where: str = "table"
     if missing or extra:
         raise SchemaError(f"{where}: columns do not match schema: missing {missing}, unexpected {extra}")
     try:
-        return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+        table = pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
         raise SchemaError(f"{where}: values do not fit the schema: {exc}") from exc
+    # No pandas metadata: the Arrow schema alone says what the columns are, so a frame with
+    # Arrow-backed columns (read_table(..., arrow_dtypes=True)) reads back like any other
+    return table.replace_schema_metadata(schema.metadata)
 
 
 def write_table(df: pd.DataFrame, path: str | Path, kind: str | pa.Schema) -> Path:
