@@ -195,16 +195,13 @@ def machine_representatives(
     *,
     embedding_col: str = "embedding",
     per_section: bool = False,
-    k_source: int = 16,
-    target_mode: str = "all",
-    k_target: int = 10,
-    seed: int = 0,
-    renormalize: bool = True,
-    n_init: int = 10,
+    **options,
 ) -> pd.DataFrame:
     """The ``representatives`` table: :func:`representatives` of each machine type (× section
     with ``per_section``; ``section`` is ``"*"`` when pooled) of the original training clips
-    (rows with a true ``is_external`` are left out). Columns ``machine``, ``section``, ``kind``,
+    (rows with a true ``is_external`` are left out; ``options`` are those of
+    :func:`representatives`: ``k_source``, ``target_mode``, ``k_target``, ``seed``,
+    ``renormalize``, ``n_init``). Columns ``machine``, ``section``, ``kind``,
     ``n_members``, ``embedding`` (float32 arrays)."""
     train = emb_df_train
     if "is_external" in train.columns:
@@ -216,10 +213,7 @@ def machine_representatives(
     rep_rows: list[pd.DataFrame] = []
     for key, g in train.groupby(keys, sort=True):
         key = tuple(str(k) for k in (key if isinstance(key, tuple) else (key,)))
-        centres, meta = representatives(stack_embeddings(g, embedding_col), g["domain"].to_numpy(),
-                                        k_source=k_source, target_mode=target_mode,
-                                        k_target=k_target, seed=seed, renormalize=renormalize,
-                                        n_init=n_init)
+        centres, meta = representatives(stack_embeddings(g, embedding_col), g["domain"].to_numpy(), **options)
         meta = meta.assign(machine=key[0], section=key[1] if per_section else "*",
                            embedding=list(centres))
         rep_rows.append(meta[["machine", "section", "kind", "n_members", "embedding"]])
