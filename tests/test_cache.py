@@ -127,3 +127,5 @@ def test_attach_cache_rows_maps_drops_failed_and_names_unknown_clips(clips, tmp_
     assert list(out["x"]) == [3, 0, 5] and set(out["cache_path"]) == {str(npy)}
     with pytest.raises(KeyError, match=r"1 manifest clips are not in the cache \(e.g. 'nope'\)"):
         attach_cache_rows(pd.DataFrame({"clip_id": ["clip1", "nope"]}), npy)
+    with pytest.raises(FileNotFoundError, match="none.npy: audio cache not found"):
+        attach_cache_rows(manifest, tmp_path / "none.npy")

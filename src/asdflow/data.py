@@ -19,8 +19,7 @@ import pyarrow.compute as pc
 import torch
 from torch.utils.data import Dataset
 
-from asdflow.io.cache import AudioCache, cache_paths
-from asdflow.schemas import read_table
+from asdflow.io.cache import AudioCache
 
 __all__ = ["CachedWaves", "LabelEncoder", "dcase_trainset", "attach_cache_rows"]
 
@@ -90,10 +89,9 @@ def attach_cache_rows(manifest: pd.DataFrame, cache_npy: str | Path) -> pd.DataF
     Clips whose decoding failed (status != ok) are dropped with their count logged by the caller
     (the returned frame's ``attrs['n_failed']``).
     """
-    # the index in Arrow memory and an Arrow hash lookup: no Python object per clip, so a shard
-    # job's memory barely grows with its shard
-    index = read_table(cache_paths(cache_npy)[1], "audio_cache_index", columns=["clip_id", "row", "status"],
-                       arrow_dtypes=True)
+    # the (Arrow-backed) cache index and an Arrow hash lookup: no Python object per clip, so a
+    # shard job's memory barely grows with its shard
+    index = AudioCache(Path(cache_npy)).index
     found = pc.index_in(pa.array(manifest["clip_id"], type=pa.string()), value_set=pa.array(index["clip_id"]))
     if found.null_count:
         first = int(np.flatnonzero(found.is_null().to_numpy(zero_copy_only=False))[0])

@@ -15,8 +15,8 @@
   is several times slower than the NHWC one). On CUDA channels-last suits tensor cores too.
 * no gradients (``requires_grad=False``), ``eval()`` mode.
 
-The copy computes the same embeddings up to float rounding (tested: relative difference
-< 1e-5 on the built networks); only the order of floating-point operations changes.
+The copy computes the same embeddings up to float rounding (tested to 1e-4 relative on the
+built networks; about 1e-6 measured); only the order of floating-point operations changes.
 """
 
 from __future__ import annotations
@@ -67,17 +67,14 @@ def _fold_before(bn: nn.Module, linear: nn.Linear) -> None:
     linear.weight.mul_(scale.view(1, -1))
 
 
-def _adjacent_pairs(module: nn.Module) -> list[tuple[nn.Module, str, nn.Module, str]]:
-    """(parent, name) pairs of consecutive children that can be folded: in an ``nn.Sequential``
-    every (conv/linear, BN) and (BN, linear) pair; in other modules the pairs the module lists
-    in ``_fold_pairs`` (attribute names, applied in its ``forward`` as ``second(first(x))``)."""
-    pairs = []
+def _adjacent_pairs(module: nn.Module) -> list[tuple[str, str]]:
+    """Names of ``module``'s consecutive children that may be folded: in an ``nn.Sequential``
+    every pair of neighbours; in other modules the pairs it lists in ``_fold_pairs`` (attribute
+    names, applied in its ``forward`` as ``second(first(x))``)."""
+    pairs = list(getattr(module, "_fold_pairs", ()))
     if isinstance(module, nn.Sequential):
         names = list(module._modules)
-        for a, b in zip(names, names[1:]):
-            pairs.append((module, a, module, b))
-    for a, b in getattr(module, "_fold_pairs", ()):
-        pairs.append((module, a, module, b))
+        pairs += list(zip(names, names[1:]))
     return pairs
 
 
@@ -86,15 +83,16 @@ def fold_batch_norms(model: nn.Module) -> int:
     how many were folded."""
     folded = 0
     for module in list(model.modules()):
-        for parent_a, a, parent_b, b in _adjacent_pairs(module):
-            first, second = parent_a._modules[a], parent_b._modules[b]
+        children = module._modules
+        for a, b in _adjacent_pairs(module):
+            first, second = children[a], children[b]
             if isinstance(first, _LINEAR) and isinstance(second, _BN):
                 _fold_after(first, second)
-                parent_b._modules[b] = nn.Identity()
+                children[b] = nn.Identity()
                 folded += 1
             elif isinstance(first, _BN) and isinstance(second, nn.Linear) and first.num_features == second.in_features:
                 _fold_before(first, second)
-                parent_a._modules[a] = nn.Identity()
+                children[a] = nn.Identity()
                 folded += 1
     return folded
 
