@@ -47,6 +47,9 @@ def test_every_schema_property_has_a_description_or_default():
         {"external": "audioset"},
         {"external_pool": {"n_shards": 0}},
         {"synth": {"preset": "huge"}},
+        {"inference": {"cpu_batch_seconds": 0}},
+        {"inference": {"gpu_batch_size": 0}},
+        {"inference": {"batch_size": 64}},  # the old rule parameter is not an inference key
     ],
 )
 def test_bad_values_are_rejected(patch):
