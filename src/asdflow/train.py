@@ -52,6 +52,11 @@ class TripletConfig:
     semitone_per: str = "sample"  # sample (paper) | batch (reference code: one shift per step)
     reduction: str = "mean"  # mean | sum (reference code)
     weight: float = 1.0
+    anchors: int | None = None  # None = every clip of the batch is an anchor (paper); k = the first k only
+
+    def __post_init__(self) -> None:
+        if self.anchors is not None and int(self.anchors) < 1:
+            raise ValueError(f"triplet anchors must be >= 1 or null (all), got {self.anchors}")
 
 
 @dataclass
@@ -202,13 +207,16 @@ def train_model(
                 mids = machine_ids[idx]
                 partner, keep = choose_partners(mids, generator=g, mode=trip.partner, return_mask=True)
                 partner, keep = partner.to(device), keep.to(device)
-                alpha = torch.empty(len(x)).uniform_(*trip.snr_db, generator=g).to(device)
-                x_pos = snr_mix(x, x[partner], alpha, variant=trip.snr_variant)
-                shifts = sample_semitones(len(x), generator=g, low=trip.semitones[0], high=trip.semitones[1],
+                # anchors: the first k clips of the (already shuffled) batch; partners come from the whole batch
+                k = len(x) if trip.anchors is None else min(int(trip.anchors), len(x))
+                partner, keep, x_anc = partner[:k], keep[:k], x[:k]
+                alpha = torch.empty(k).uniform_(*trip.snr_db, generator=g).to(device)
+                x_pos = snr_mix(x_anc, x[partner], alpha, variant=trip.snr_variant)
+                shifts = sample_semitones(k, generator=g, low=trip.semitones[0], high=trip.semitones[1],
                                           per=trip.semitone_per)
-                x_neg = pitch_shift(x, shifts.to(device), sample_rate=sample_rate)
-                z = model(torch.cat([x, x_pos, x_neg]))["cat"]
-                z_a, z_p, z_n = z.split(len(x))
+                x_neg = pitch_shift(x_anc, shifts.to(device), sample_rate=sample_rate)
+                z = model(torch.cat([x_anc, x_pos, x_neg]))["cat"]
+                z_a, z_p, z_n = z.split(k)
                 # same_type (code): anchors without a same-type partner leave the loss, as in the code
                 mask = keep if trip.partner == "same_type" else None
                 l_trp = triplet_loss(z_a, z_p, z_n, tau=trip.tau, gamma=trip.gamma, variant=trip.variant,
