@@ -6,7 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 import asdflow
-from asdflow.recipes import BACKENDS, SystemRecipe
+from asdflow.recipes import BACKENDS, SystemRecipe, check_stage1_reuse
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -19,6 +19,8 @@ CODE_REPORT = asdflow.code_version("report.py", "summary.py", "scoring.py")
 CODE_SCORING = asdflow.code_version(
     "scoring.py", "systems.py", "baselines", "metrics.py"
 )
+# the label columns of trainsets and pseudo-labels (true attributes, oracle, k-means)
+CODE_LABELS = asdflow.code_version("data.py", "pseudo.py", "recipes.py")
 SYNTH_DIR = (
     f"results/data/synth/{config['synth']['preset']}-seed{config['synth']['seed']}"
 )
@@ -102,6 +104,10 @@ for _name in config["systems"]:
         )
 
 
+# stage1_from: a system's stage-1 model is copied from a base system whose stage-1 training is
+# the same (labels, network, train options); anything else is an error here, at parse time.
+STAGE1_FROM = check_stage1_reuse(SYSTEM_DEFS, config["train"])
+
 BASELINE_BACKENDS = [b for b in BACKENDS if b != "embedding"]
 
 
@@ -109,6 +115,22 @@ def systems_with_backend(*backends):
     """Regex alternation of the defined systems with one of these backends (wildcard_constraints)."""
     names = [n for n, d in SYSTEM_DEFS.items() if d["backend"] in backends]
     return "|".join(map(re.escape, names)) or "(?!)"
+
+
+def systems_reusing_stage1():
+    """Regex alternation of the systems whose stage-1 model comes from stage1_from."""
+    return "|".join(map(re.escape, STAGE1_FROM)) or "(?!)"
+
+
+def stage1_base(artifact):
+    """Input function: an artifact of the stage1_from system's stage 1, same seed."""
+
+    def get(wildcards):
+        return (
+            f"{stage_dir(STAGE1_FROM[wildcards.system], wildcards.seed, 1)}/{artifact}"
+        )
+
+    return get
 
 
 def recipe(wildcards):
@@ -208,3 +230,31 @@ def training_caches(wildcards):
             d = stage_dir(wildcards.system, wildcards.seed, wildcards.stage)
             caches.append(f"{d}/selected_audio.npy")
     return caches
+
+
+def pool_truth(wildcards=None):
+    """The built-in pool's per-clip truth (category, machine_like) when the external pool is the
+    synthetic one, else nothing (real pools: no machine-like share)."""
+    if external_kind() == "synthetic":
+        return [f"{SYNTH_DIR}/audioset/pool_truth.csv"]
+    return []
+
+
+def stage_diagnostics(artifact, need):
+    """Per-stage diagnostics of the selected systems (stages >= 2 whose recipe has them, e.g.
+    pseudolabel_quality.csv of systems with pseudo-labels): summary_table input."""
+
+    def get(wildcards=None):
+        out = []
+        for name in config["systems"]:
+            r = recipe_of(name)
+            if r.backend != "embedding" or not need(r):
+                continue
+            out += [
+                f"{stage_dir(name, k, m)}/{artifact}"
+                for k in config["seeds"]
+                for m in range(2, r.stages + 1)
+            ]
+        return out
+
+    return get

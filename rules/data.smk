@@ -6,6 +6,7 @@ rule synth_data:
     """Write the built-in synthetic DCASE-layout dev set and AudioSet-layout pool."""
     output:
         summary=SYNTH_SUMMARY,
+        pool_truth=f"{SYNTH_DIR}/audioset/pool_truth.csv",  # category of every pool clip
     log:
         "logs/synth_data.log",
     benchmark:

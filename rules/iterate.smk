@@ -42,8 +42,10 @@ rule select_external:
     input:
         shards=external_score_shards,
         train_scores=previous("train_scores.parquet"),
+        pool_truth=pool_truth,  # built-in pool only: which clips are machine-like
     output:
         selection="results/{system}/seed{seed}/stage{stage}/selection.parquet",
+        classes="results/{system}/seed{seed}/stage{stage}/selection_classes.csv",
         audit=report(
             "results/{system}/seed{seed}/stage{stage}/selection_audit.csv",
             caption="../report/selection.rst",
@@ -70,7 +72,8 @@ rule select_external:
 
 
 rule pseudolabels:
-    """k-means per machine x domain on the stage m-1 training embeddings (k_so, k_ta)."""
+    """k-means per machine x domain on the stage m-1 training embeddings (k_so, k_ta), or
+    (pseudo_labels: oracle) the true attribute combination per machine x domain."""
     input:
         embeddings=previous("embeddings_train.parquet"),
         manifest="results/manifests/dcase.parquet",
@@ -92,9 +95,10 @@ rule pseudolabels:
         mem_mb=mem_mb(4000),
         runtime=runtime_min(30),
     params:
+        method=lambda wc: recipe(wc).pseudo_label_method,  # kmeans | oracle (true attributes)
         options=config["pseudo_labels"],
         labels=lambda wc: recipe(wc).labels,
-        code=CODE_SCORING,
+        code=CODE_SCORING + CODE_LABELS,
     script:
         "../workflow_scripts/pseudolabels.py"
 
@@ -152,6 +156,6 @@ rule trainset_stage_m:
     params:
         labels=lambda wc: recipe(wc).labels,
         cache_npy="results/cache/dcase.npy",
-        code=CODE_SCORING,
+        code=CODE_SCORING + CODE_LABELS,
     script:
         "../workflow_scripts/trainset_stage_m.py"

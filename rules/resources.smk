@@ -28,8 +28,9 @@ def runtime_min(base_minutes):
 
 
 # Small aggregation steps (seconds, no torch) run in the Snakemake process itself, also under
-# Slurm: a queue wait for them would cost more than the step.
+# Slurm: a queue wait for them would cost more than the step (reuse_stage1_model: a file copy).
 localrules:
     data_summary,
+    reuse_stage1_model,
     summary_table,
     plot_auc_by_stage,

@@ -26,7 +26,7 @@ rule trainset_stage1:
     params:
         labels=lambda wc: recipe(wc).labels,
         cache_npy="results/cache/dcase.npy",
-        code=CODE_SCORING,
+        code=CODE_SCORING + CODE_LABELS,
     script:
         "../workflow_scripts/trainset_stage1.py"
 
@@ -58,6 +58,32 @@ rule train_embedding:
         code=CODE_MODEL,
     script:
         "../workflow_scripts/train_embedding.py"
+
+
+# stage1_from: the system's stage-1 model is its base system's (same trainset and training),
+# copied instead of retrained; everything downstream stays in the system's own folder.
+ruleorder: reuse_stage1_model > train_embedding
+
+
+rule reuse_stage1_model:
+    """Copy the stage-1 model of the system's stage1_from base (train_report gets reused_from)."""
+    input:
+        model=stage1_base("model.pt"),
+        report=stage1_base("train_report.json"),
+    output:
+        model="results/{system}/seed{seed}/stage1/model.pt",
+        report="results/{system}/seed{seed}/stage1/train_report.json",
+    log:
+        "logs/reuse_stage1_model/{system}/seed{seed}/stage1.log",
+    wildcard_constraints:
+        system=systems_reusing_stage1(),
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    params:
+        base=lambda wc: STAGE1_FROM[wc.system],
+        code=CODE_SCORING,
+    script:
+        "../workflow_scripts/reuse_stage1_model.py"
 
 
 rule embed_dcase:
@@ -228,6 +254,11 @@ rule summary_table:
     input:
         metrics=stage_targets("metrics.parquet"),
         summaries=stage_targets("metrics_summary.json"),
+        # stages >= 2 diagnostics of the systems that have them (none: empty lists)
+        quality=stage_diagnostics(
+            "pseudolabel_quality.csv", lambda r: bool(r.pseudo_labels)
+        ),
+        audits=stage_diagnostics("selection_audit.csv", lambda r: r.uses_external),
     output:
         csv=report(
             "results/summary/metrics.csv",
@@ -248,6 +279,12 @@ rule summary_table:
             caption="../report/summary.rst",
             category="1. Results",
             labels={"table": "Table A.1 shape: AUC by domain"},
+        ),
+        ladder=report(
+            "results/summary/ladder.csv",
+            caption="../report/summary.rst",
+            category="1. Results",
+            labels={"table": "ladder: scores and stage diagnostics"},
         ),
         md="results/summary/table.md",
     log:

@@ -166,3 +166,82 @@ def test_selected_manifest_finds_rows_across_shards(tmp_path):
     assert got["clip_id"].tolist() == ["e", "a", "f"] and got["path"].tolist() == ["/a/e.wav", "/a/a.wav", "/a/f.wav"]
     with pytest.raises(KeyError, match="'zz'"):
         selected_manifest(pd.DataFrame({"clip_id": ["a", "zz"]}), paths)
+
+
+# --------------------------------------------------------------------------- oracle pseudo-labels
+
+
+def test_oracle_labels_are_the_true_attribute_combinations_per_machine_and_domain():
+    from asdflow.pseudo import oracle_labels
+
+    machines = ["fan"] * 6 + ["pump"] * 3
+    domains = ["source", "source", "source", "target", "target", "source", "source", "target", "target"]
+    attrs = ["rpm=1", "rpm=2", "rpm=1", "rpm=1", "rpm=3", "", "v=a", "v=a", "v=a"]
+    pl = oracle_labels(machines, domains, attrs)
+    assert pl["label"].tolist() == ["fan_source_rpm=1", "fan_source_rpm=2", "fan_source_rpm=1", "fan_target_rpm=1",
+                                    "fan_target_rpm=3", "fan_source", "pump_source_v=a", "pump_target_v=a",
+                                    "pump_target_v=a"]
+    # the same attributes in the two domains are two classes
+    assert pl.loc[0, "label"] != pl.loc[3, "label"] and pl.loc[6, "label"] != pl.loc[7, "label"]
+    # pl_cluster: an integer code per machine (source combinations first), same label = same code
+    assert pl["pl_cluster"].tolist() == [1, 2, 1, 3, 4, 0, 0, 1, 1]
+    truth = [f"{m}|{d}|{a}" for m, d, a in zip(machines, domains, attrs)]
+    q = label_quality(pl["label"], truth, machines).set_index("machine")
+    assert q["ari"].tolist() == pytest.approx([1.0] * 3) and q["nmi"].tolist() == pytest.approx([1.0] * 3)
+    with pytest.raises(ValueError, match="no clip has attributes"):
+        oracle_labels(["fan"] * 2, ["source"] * 2, ["", ""])
+
+
+# --------------------------------------------------------------------------- selection diagnostics
+
+
+def test_selection_class_histogram_and_display_names():
+    from asdflow.select import selection_classes
+
+    pool = _pool().assign(label_names=[["A", "B"], ["A"], [], ["C"], ["B"], ["A"], ["A"], ["D"]])
+    sel, _ = select_external(pool, pd.Series({"fan": 0.0, "pump": 0.0}), n_max=10)
+    assert sel.set_index("clip_id")["label_name"].to_dict() == {
+        "e0": "A", "e1": "A", "e2": "", "e3": "C", "e4": "B", "e5": "A", "e6": "A", "e7": "D"}
+    classes = selection_classes(sel)
+    assert list(classes.columns) == ["machine", "mid", "display_name", "count"]
+    assert classes.values.tolist() == [
+        ["fan", "/m/a", "A", 2], ["fan", "/m/b", "B", 1], ["fan", "/m/c", "C", 1], ["fan", "unlabeled", "", 1],
+        ["pump", "/m/a", "A", 2], ["pump", "/m/d", "D", 1]]
+    assert classes["count"].sum() == len(sel)
+    assert selection_classes(sel.iloc[:0]).empty
+    both, _ = select_external(pool, pd.Series({"fan": 0.0, "pump": 0.0}), n_max=10, label_mode="all")
+    assert both.set_index("clip_id").loc["e0", "label_name"] == "A+B"
+
+
+def test_machine_like_share_of_a_selection():
+    from asdflow.select import audit_with_machine_like
+
+    thr = pd.Series({"fan": 0.0, "pump": -0.3})
+    sel, audit = select_external(_pool(), thr, n_max=3)  # fan: e0 e2 e1; pump: e5 e7
+    truth = pd.Series({"e0": True, "e1": False, "e2": True, "e5": False, "e7": False, "e3": True})
+    a = audit_with_machine_like(audit, sel, truth).set_index("machine")
+    assert a.loc["fan", "machine_like_share"] == pytest.approx(2 / 3) and a.loc["fan", "n_machine_like"] == 2
+    assert a.loc["pump", "machine_like_share"] == 0.0
+    assert a.loc["ALL", "machine_like_share"] == pytest.approx(2 / 5)
+    assert a.loc["ALL", "n_ex"] == 5 == a.loc[["fan", "pump"], "n_ex"].sum()
+    assert a.loc["ALL", "n_out"] == a.loc[["fan", "pump"], "n_out"].sum()
+    # real pools have no truth: the share is absent (NaN), the counts are still there
+    real = audit_with_machine_like(audit, sel).set_index("machine")
+    assert real["machine_like_share"].isna().all() and real.loc["ALL", "n_ex"] == 5
+
+
+def test_pool_truth_of_the_builtin_pool_matches_the_pool_clip_ids(tmp_path):
+    from asdflow.select import read_pool_truth
+    from asdflow.synth import SynthConfig
+    from asdflow.synth.external import POOL_CATEGORIES, plan_pool
+    from asdflow.synth.layout import _write_pool_truth
+
+    pool = plan_pool(SynthConfig.preset("tiny"))
+    _write_pool_truth(tmp_path / "pool_truth.csv", pool)
+    raw = pd.read_csv(tmp_path / "pool_truth.csv", keep_default_na=False)
+    assert list(raw.columns) == ["ytid", "file_name", "category", "machine_like"]
+    truth = read_pool_truth(tmp_path / "pool_truth.csv")
+    assert len(truth) == len(pool) and truth.index.is_unique
+    for clip in pool:  # the external manifest's clip ids are ext/<YTID>
+        assert truth[f"ext/{clip.ytid}"] == POOL_CATEGORIES[clip.category].machine_like
+    assert truth.any() and not truth.all()

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asdflow.summary import aggregate_over_seeds, collect_metrics, paper_tables, results_markdown
+from asdflow.summary import (aggregate_over_seeds, collect_diagnostics, collect_metrics, ladder_table, paper_tables,
+                             results_markdown, sd_table)
 
 
 def _run(system, seed, stage, auc_s, auc_t, pauc, official):
@@ -41,6 +42,7 @@ def test_mean_and_sample_variance_over_seeds(long):
     assert row["n_seeds"] == 2 and row["condition"] == "w/o label"
     assert row["mean"] == pytest.approx(62.5)
     assert row["var"] == pytest.approx(np.var([55.0, 70.0], ddof=1))  # 112.5
+    assert row["sd"] == pytest.approx(np.std([55.0, 70.0], ddof=1)) == pytest.approx(np.sqrt(112.5))
     src = agg[(agg["system"] == "Ba+Ltrp+Ps+Ex") & (agg["stage"] == 2) & (agg["metric"] == "auc_source")].iloc[0]
     assert src["mean"] == pytest.approx(80.0) and src["var"] == pytest.approx(200.0)
     single = agg[(agg["system"] == "Ba-labeled") & (agg["metric"] == "auc_target")].iloc[0]
@@ -57,3 +59,40 @@ def test_paper_table_shapes(long):
     assert table_a1.loc[2, "dev source"] == "80.00 ± 200.00"
     md = results_markdown(long)
     assert "Table 2 shape" in md and "Table A.1 shape" in md and "62.50 ± 112.50" in md
+
+
+def _quality(ari, nmi):
+    return pd.DataFrame({"machine": ["fan", "mean"], "n": [10, 10], "ari": [ari, ari], "nmi": [nmi, nmi]})
+
+
+def _audit(n_ex, share):
+    return pd.DataFrame({"machine": ["fan", "ALL"], "threshold": [0.1, np.nan], "n_assigned": [50, 50],
+                         "n_out": [n_ex + 5, n_ex + 5], "n_ex": [n_ex, n_ex], "machine_like_share": [share, share]})
+
+
+def test_sd_table_and_ladder_with_stage_diagnostics(long):
+    conditions = {"Ba-labeled": "machine_attr"}
+    agg = aggregate_over_seeds(long, conditions)
+    sd = sd_table(agg).set_index(["system", "stage"])
+    assert sd.loc[("Ba+Ltrp+Ps+Ex", 1), "official score"] == f"62.50 ± {np.sqrt(112.5):.2f}"
+    diag = collect_diagnostics(
+        [("Ba+Ltrp+Ps+Ex", 0, 2, _quality(0.2, 0.5)), ("Ba+Ltrp+Ps+Ex", 1, 2, _quality(0.4, 0.7))],
+        [("Ba+Ltrp+Ps+Ex", 0, 2, _audit(10, 0.5)), ("Ba+Ltrp+Ps+Ex", 1, 2, _audit(20, 0.7))])
+    assert len(diag) == 2 and set(diag["stage"]) == {2}
+    ladder = ladder_table(agg, diag)
+    assert list(ladder.columns) == ["system", "stage", "seeds", "official score", "AUC source", "AUC target", "ARI",
+                                    "NMI", "N_ex", "machine-like share"]
+    by = ladder.set_index(["system", "stage"])
+    row = by.loc[("Ba+Ltrp+Ps+Ex", 2)]
+    assert row["official score"] == f"71.00 ± {np.std([63.0, 79.0], ddof=1):.2f}"
+    assert row["ARI"] == f"0.300 ± {np.std([0.2, 0.4], ddof=1):.3f}" and row["NMI"].startswith("0.600 ± ")
+    assert row["N_ex"].startswith("15 ± ") and row["machine-like share"].startswith("0.60 ± ")
+    # stage 1 and systems without diagnostics: empty cells, still a row (the Table-2 labelled block too)
+    assert by.loc[("Ba+Ltrp+Ps+Ex", 1), "ARI"] == "" and by.loc[("Ba-labeled", 1), "N_ex"] == ""
+    assert ladder_table(agg).loc[:, "ARI"].eq("").all()
+    # a real-data audit without the share and a pseudo-label-only stage
+    diag2 = collect_diagnostics([("Ba+Ltrp+Ps+Ex", 0, 2, _quality(0.2, 0.5))],
+                                [("Ba+Ltrp+Ps+Ex", 0, 2, _audit(10, np.nan).drop(columns="machine_like_share"))])
+    assert diag2["machine_like_share"].isna().all() and diag2["n_ex"].tolist() == [10]
+    md = results_markdown(long, conditions, diag)
+    assert "Mean ± standard deviation" in md and "## Ladder" in md and "62.50 ± 112.50" in md

@@ -37,6 +37,54 @@ def test_data_artifacts(tiny_run):
     assert "ToyCar" in (r / "summary/data.md").read_text()
 
 
+def _planned(stdout: str) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run lists."""
+    import re
+
+    jobs = []
+    for block in re.split(r"\n(?=\s*rule \w+:)", stdout):
+        m = re.match(r"\s*rule (\w+):", block)
+        if m:
+            w = re.search(r"^\s*wildcards: (.*)$", block, re.M)
+            jobs.append((m.group(1), w.group(1).strip() if w else ""))
+    return jobs
+
+
+def test_stage1_is_trained_once_and_reused(tmp_path, tiny_config):
+    """stage1_from: Ba+Ltrp+Ps+Ex (tiny: 2 stages) copies Ba+Ltrp's stage-1 model; its own
+    stage 2 is trained; everything after the model is still its own."""
+    proc = run_snakemake(tmp_path, "-n", configfiles=[tiny_config])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = [(r, dict(kv.split("=", 1) for kv in w.split(", ")) if w else {}) for r, w in _planned(proc.stdout)]
+    train = sorted((w["system"], w["stage"]) for r, w in jobs if r == "train_embedding")
+    assert train == [("Ba+Ltrp", "1"), ("Ba+Ltrp+Ps+Ex", "2")], train
+    assert [w for r, w in jobs if r == "reuse_stage1_model"] == [{"system": "Ba+Ltrp+Ps+Ex", "seed": "0"}]
+    for rule in ("trainset_stage1", "embed_dcase", "representatives", "score_test", "evaluate"):
+        assert any(r == rule and w["system"] == "Ba+Ltrp+Ps+Ex" and w.get("stage", "1") == "1" for r, w in jobs), rule
+    # a stage 1 that differs from the base's is refused at parse time, naming both and the key
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("system_definitions:\n  Ba+Ltrp+Ps+Ex:\n    train: {lr: 0.01}\n")
+    proc = run_snakemake(tmp_path, "-n", configfiles=[tiny_config, bad])
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "system Ba+Ltrp+Ps+Ex: stage1_from 'Ba+Ltrp'" in out and "train.lr" in out, out[-2000:]
+
+
+def test_labeled_and_unlabeled_trainsets_in_one_run(tmp_path, tiny_config):
+    """hide_attributes on (default): the labeled ladder rung L trains on the true attributes,
+    its unlabeled twin U never sees one (data steps + the two trainsets only, no training)."""
+    proc = run_snakemake(tmp_path, "--", "results/L/seed0/stage1/trainset.parquet",
+                         "results/U/seed0/stage1/trainset.parquet", configfiles=[tiny_config])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = read_table(tmp_path / "results/manifests/dcase.parquet", "dcase_manifest")
+    assert (manifest["attr_string"] == "").all()  # hidden from the manifest's visible columns
+    labeled = read_table(tmp_path / "results/L/seed0/stage1/trainset.parquet", "trainset")
+    unlabeled = read_table(tmp_path / "results/U/seed0/stage1/trainset.parquet", "trainset")
+    assert set(unlabeled["label"]) == {"ToyCar", "fan"}
+    assert labeled["label"].str.match(r"^(ToyCar|fan)_sec00_\w+=").all() and labeled["label"].nunique() > 2
+    assert sorted(labeled["clip_id"]) == sorted(unlabeled["clip_id"])
+
+
 def test_dry_run_after_completion_has_nothing_to_do(tiny_run, tiny_config):
     proc = run_snakemake(tiny_run, "-n", configfiles=[tiny_config])
     assert proc.returncode == 0, proc.stderr
@@ -102,8 +150,19 @@ def test_stage2_artifacts_of_the_iterative_system(tiny_run):
     assert (sel["score"].to_numpy() < thr.loc[sel["machine"]].to_numpy()).all()
     assert all(lbl.startswith(m + "_") for lbl, m in zip(sel["label"], sel["machine"]))
     audit = pd.read_csv(s2 / "selection_audit.csv")
-    assert {"machine", "threshold", "n_out", "n_ex"} <= set(audit.columns)
-    assert (audit["n_ex"] == audit["n_out"].clip(upper=5)).all()
+    assert {"machine", "threshold", "n_out", "n_ex", "machine_like_share"} <= set(audit.columns)
+    per, total = audit[audit["machine"] != "ALL"], audit[audit["machine"] == "ALL"].iloc[0]
+    assert (per["n_ex"] == per["n_out"].clip(upper=5)).all() and total["n_ex"] == per["n_ex"].sum() == len(sel)
+    # the built-in pool knows which clips are machine-like: a share per machine and overall
+    assert (per.loc[per["n_ex"] > 0, "machine_like_share"].between(0, 1)).all()
+    assert len(sel) == 0 or 0 <= total["machine_like_share"] <= 1
+    classes = pd.read_csv(s2 / "selection_classes.csv", keep_default_na=False)
+    assert list(classes.columns) == ["machine", "mid", "display_name", "count"]
+    assert classes["count"].sum() == len(sel)
+    assert (sel["label_name"] != "").any() or len(sel) == 0
+    # stage 1 is Ba+Ltrp's model (stage1_from), recorded as reused; its scores are its own files
+    assert (s1 / "model.pt").read_bytes() == (r / "Ba+Ltrp/seed0/stage1/model.pt").read_bytes()
+    assert json.loads((s1 / "train_report.json").read_text())["reused_from"] == "Ba+Ltrp"
     pl = read_table(s2 / "pseudolabels.parquet", "pseudolabels")
     assert pl["label"].str.match(r"^(ToyCar|fan)_pl\d+$").all()
     assert (pd.read_csv(s2 / "pseudolabel_quality.csv")["ari"].between(-1, 1)).all()
@@ -129,6 +188,11 @@ def test_summary_tables_and_report(tiny_run, tiny_config):
     assert len(table2) == len(table_a1) == 5  # Ba+Ltrp, GMM, AE (stage 1) + Ba+Ltrp+Ps+Ex stages 1, 2
     agg = pd.read_csv(r / "aggregate.csv")
     assert set(agg["metric"]) == {"official_score", "auc_source", "auc_target", "pauc"}
+    assert "sd" in agg.columns
+    ladder = pd.read_csv(r / "ladder.csv", keep_default_na=False).set_index(["system", "stage"])
+    assert len(ladder) == 5 and ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "ARI"] != ""
+    assert ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "N_ex"] != "" and ladder.loc[("Ba+Ltrp+Ps+Ex", 1), "ARI"] == ""
+    assert "## Ladder" in (r / "table.md").read_text()
     assert agg["mean"].between(0, 100).all()
     for png in [r / "auc_by_stage.png", tiny_run / "results/AE/seed0/stage1/report/roc.png",
                 tiny_run / "results/Ba+Ltrp+Ps+Ex/seed0/stage2/report/embeddings_2d.png"]:

@@ -1,18 +1,24 @@
-"""Adapter for rule summary_table: long-form metrics, seed aggregates, paper-style tables."""
+"""Adapter for rule summary_table: long-form metrics, seed aggregates, paper-style tables, ladder."""
 
 from pathlib import Path
 
+import pandas as pd
+
 from asdflow.schemas import read_table
-from asdflow.summary import aggregate_over_seeds, collect_metrics, paper_tables, results_markdown
+from asdflow.summary import (aggregate_over_seeds, collect_diagnostics, collect_metrics, ladder_table, paper_tables,
+                             results_markdown)
 from asdflow.workflow import read_json, step_logging
+
+
+def run_of(path):
+    """(system, seed, stage) of results/<system>/seed<k>/stage<m>/<file>."""
+    parts = Path(path).parts
+    return parts[-4], int(parts[-3].removeprefix("seed")), int(parts[-2].removeprefix("stage"))
+
 
 with step_logging(snakemake.log[0], "summary_table"):  # noqa: F821
     inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-    runs = [
-        (Path(m).parts[-4], int(Path(m).parts[-3].removeprefix("seed")), int(Path(m).parts[-2].removeprefix("stage")),
-         read_table(m, "metrics"), read_json(s))
-        for m, s in zip(inp.metrics, inp.summaries)
-    ]
+    runs = [(*run_of(m), read_table(m, "metrics"), read_json(s)) for m, s in zip(inp.metrics, inp.summaries)]
     long = collect_metrics(runs)
     long.to_csv(out.csv, index=False)
     long.to_parquet(out.parquet, index=False)
@@ -21,6 +27,9 @@ with step_logging(snakemake.log[0], "summary_table"):  # noqa: F821
     table2, table_a1 = paper_tables(agg)
     table2.to_csv(out.table2, index=False)
     table_a1.to_csv(out.table_a1, index=False)
-    md = results_markdown(long, p.conditions)
+    diagnostics = collect_diagnostics([(*run_of(q), pd.read_csv(q)) for q in inp.quality],
+                                      [(*run_of(a), pd.read_csv(a)) for a in inp.audits])
+    ladder_table(agg, diagnostics).to_csv(out.ladder, index=False)
+    md = results_markdown(long, p.conditions, diagnostics)
     Path(out.md).write_text(md)
     print(md)

@@ -21,7 +21,8 @@ from torch.utils.data import Dataset
 
 from asdflow.io.cache import AudioCache
 
-__all__ = ["CachedWaves", "LabelEncoder", "dcase_trainset", "attach_cache_rows"]
+__all__ = ["CachedWaves", "LabelEncoder", "attach_cache_rows", "dcase_trainset", "machine_attr_labels",
+           "true_attr_string"]
 
 
 class CachedWaves(Dataset):
@@ -108,26 +109,52 @@ def attach_cache_rows(manifest: pd.DataFrame, cache_npy: str | Path) -> pd.DataF
     return out
 
 
+def true_attr_string(manifest: pd.DataFrame) -> pd.Series:
+    """The true attribute string ``"k1=v1,k2=v2"`` of every manifest row, whether the manifest
+    shows it (``attr_string``) or withholds it (``hidden_attributes``, ``hide_attributes: true``);
+    ``""`` where the data has none. Labeled systems (``labels: machine_attr``) and diagnostics
+    (pseudo-label quality, oracle labels) read attributes only through this."""
+    from asdflow.io.dcase import attr_string
+
+    n = len(manifest)
+    visible = (manifest["attr_string"].fillna("").astype(str) if "attr_string" in manifest.columns
+               else pd.Series([""] * n, index=manifest.index, dtype=object))
+    if "hidden_attributes" not in manifest.columns:
+        return visible
+    hidden = manifest["hidden_attributes"].map(
+        lambda ps: attr_string((a["name"], a["value"]) for a in ps) if ps is not None else "")
+    return visible.where(visible != "", hidden.astype(str))
+
+
+def machine_attr_labels(manifest: pd.DataFrame) -> pd.Series:
+    """Class names of the labeled condition: ``<machine>_sec<section>_<true attributes>``
+    (``<machine>_sec<section>`` for rows without attributes)."""
+    attr = true_attr_string(manifest)
+    return manifest["machine"].astype(str) + "_sec" + manifest["section"].astype(str) + attr.map(
+        lambda a: f"_{a}" if a else "")
+
+
 def dcase_trainset(manifest: pd.DataFrame, label_mode: str = "machine") -> pd.DataFrame:
     """Stage-1 training set: the original training clips with the label column.
 
-    label_mode: ``machine`` (machine type only: the unlabeled condition) or ``machine_attr``
-    (machine type + section + attribute string: the labeled condition; rows without attributes
-    fall back to machine + section).
+    label_mode: ``machine`` (machine type only: the unlabeled condition; no attribute string
+    ever reaches the label) or ``machine_attr`` (the labeled condition: machine type + section +
+    the TRUE attribute string, read from ``attributes`` or, when ``hide_attributes`` withholds
+    them, from ``hidden_attributes``; rows without attributes fall back to machine + section).
     """
     train = manifest[manifest["split"] == "train"].copy()
     if label_mode == "machine":
         train["label"] = train["machine"]
     elif label_mode == "machine_attr":
-        attr = train["attr_string"].fillna("")
-        if (attr == "").all():
+        labels = machine_attr_labels(train)
+        if not (true_attr_string(train) != "").any():
             import logging
 
             logging.getLogger(__name__).warning(
-                "labels=machine_attr but no clip has visible attributes (hide_attributes is on, or the data "
-                "has none): classes fall back to machine type + section"
+                "labels=machine_attr but the data has no attributes (neither visible nor hidden): classes fall "
+                "back to machine type + section"
             )
-        train["label"] = train["machine"] + "_sec" + train["section"] + np.where(attr != "", "_" + attr, "")
+        train["label"] = labels
     else:
         raise ValueError(f"unknown label_mode {label_mode!r}; expected 'machine' or 'machine_attr'")
     train["is_external"] = False

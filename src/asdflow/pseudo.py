@@ -1,4 +1,5 @@
-"""Pseudo-labels from k-means of a stage's training embeddings (seed 000 §4.2.2, eq. 13)."""
+"""Pseudo-labels from k-means of a stage's training embeddings (seed 000 §4.2.2, eq. 13), the
+oracle labels of the diagnostic ladder, and their quality against the true attributes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-__all__ = ["pseudo_labels", "label_quality"]
+__all__ = ["pseudo_labels", "oracle_labels", "label_quality"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,32 @@ def pseudo_labels(
     base = np.asarray(attr_labels).astype(str) if attr_labels is not None else machines
     labels = [f"{b}_pl{j}" for b, j in zip(base, cluster)]
     return pd.DataFrame({"pl_cluster": cluster, "label": labels})
+
+
+def oracle_labels(machines: Sequence[str], domains: Sequence[str], attr_strings: Sequence[str]) -> pd.DataFrame:
+    """The true attribute combination per machine type x domain in place of k-means clusters
+    (``pseudo_labels: oracle``, a diagnostic): label ``<machine>_<domain>_<attributes>``
+    (``<machine>_<domain>`` for a clip without attributes). ``pl_cluster`` numbers a machine's
+    combinations 0.. (source before target, then by attribute string). Same columns as
+    :func:`pseudo_labels`; raises ``ValueError`` when no clip has attributes (nothing to be an
+    oracle of)."""
+    machines = np.asarray(machines).astype(str)
+    domains = np.asarray(domains).astype(str)
+    attrs = np.asarray(attr_strings).astype(str)
+    if not (len(machines) == len(domains) == len(attrs)):
+        raise ValueError("oracle_labels: machines, domains and attr_strings differ in length")
+    if len(attrs) and not (attrs != "").any():
+        raise ValueError("oracle_labels: no clip has attributes (neither visible nor hidden), so there is no "
+                         "true attribute combination to use")
+    labels = np.asarray([f"{m}_{d}_{a}" if a else f"{m}_{d}" for m, d, a in zip(machines, domains, attrs)],
+                        dtype=object)
+    cluster = np.zeros(len(labels), dtype=np.int64)
+    for m in np.unique(machines):
+        sel = machines == m
+        combos = sorted(set(zip(domains[sel], attrs[sel])), key=lambda c: (c[0] != "source", c[0], c[1]))
+        code = {c: i for i, c in enumerate(combos)}
+        cluster[sel] = [code[c] for c in zip(domains[sel], attrs[sel])]
+    return pd.DataFrame({"pl_cluster": cluster, "label": labels.astype(str)})
 
 
 def label_quality(pred: Sequence[str], truth: Sequence[str], groups: Sequence[str]) -> pd.DataFrame:

@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["BACKENDS", "SystemRecipe"]
+__all__ = ["BACKENDS", "PSEUDO_LABEL_METHODS", "SystemRecipe", "check_stage1_reuse"]
 
 #: ``embedding``: a net trained on the trainset's label column, scored by −max cosine to
 #: representatives (the seed method and its ablations); the others are frame baselines
 #: (:mod:`asdflow.baselines`): fitted on the training clips, scoring every clip directly.
 BACKENDS = ("embedding", "gmm", "autoencoder")
+
+#: How a stage >= 2 relabels the original clips: ``kmeans`` (``pseudo_labels: true``, the
+#: paper's k-means pseudo-labels, §4.2.2) or ``oracle`` (``pseudo_labels: oracle``, a
+#: diagnostic: the true attribute combination per machine type x domain).
+PSEUDO_LABEL_METHODS = ("kmeans", "oracle")
 
 
 @dataclass(frozen=True)
@@ -21,11 +26,14 @@ class SystemRecipe:
     labels: str = "machine"
     triplet: bool = False
     external: str = "none"  # none | score (paper §4.1.1) | random (Table 4 ablation), stages >= 2
-    pseudo_labels: bool = False  # k-means pseudo-labels from the previous stage (§4.2.2)
+    # true: k-means pseudo-labels from the previous stage (§4.2.2); "oracle": the true attribute
+    # combinations per machine x domain (diagnostic); false: the stage-1 labels
+    pseudo_labels: bool | str = False
     n_max: int = 1000
     stages: int = 1
     train: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)  # frame baselines: overrides of their config block
+    stage1_from: str | None = None  # a system whose stage-1 model is this one's (copied, not retrained)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -39,6 +47,19 @@ class SystemRecipe:
             raise ValueError(f"system {self.name}: stages must be >= 1")
         if self.stages > 1 and self.external == "none" and not self.pseudo_labels:
             raise ValueError(f"system {self.name}: stages > 1 need external data or pseudo-labels")
+        if self.pseudo_labels not in (True, False, "oracle"):
+            raise ValueError(f"system {self.name}: pseudo_labels must be true, false or 'oracle', "
+                             f"got {self.pseudo_labels!r}")
+        if self.stage1_from is not None and (self.backend != "embedding" or self.stage1_from == self.name):
+            raise ValueError(f"system {self.name}: stage1_from needs the embedding backend and another system, "
+                             f"got {self.stage1_from!r}")
+
+    @property
+    def pseudo_label_method(self) -> str | None:
+        """``"kmeans"``, ``"oracle"`` or None (no relabelling in stages >= 2)."""
+        if self.pseudo_labels == "oracle":
+            return "oracle"
+        return "kmeans" if self.pseudo_labels else None
 
     @property
     def uses_external(self) -> bool:
@@ -60,3 +81,43 @@ class SystemRecipe:
         trip = dict(opts.pop("triplet_options", {}) or {})
         trip["enabled"] = self.triplet
         return {**opts, "network": self.network, "triplet": trip, "seed": seed}
+
+
+def check_stage1_reuse(definitions: Mapping[str, Mapping[str, Any]], train: Mapping[str, Any]) -> dict[str, str]:
+    """Validate every ``stage1_from`` of the system definitions and return system -> base.
+
+    A system may take its stage-1 model from a base system only when that stage 1 is the same
+    training: the base exists, has the embedding backend, and its labels, network and train
+    options (:meth:`SystemRecipe.train_options` of the global ``train`` block, triplet loss
+    included) equal the system's. Chains resolve (A from B from C); a cycle is an error.
+    Raises ``ValueError`` naming both systems and the first differing key.
+    """
+    bases: dict[str, str] = {}
+    for name in definitions:
+        r = SystemRecipe.from_config(name, definitions)
+        if r.stage1_from is None:
+            continue
+        if r.stage1_from not in definitions:
+            raise ValueError(f"system {name}: stage1_from {r.stage1_from!r} is not in system_definitions "
+                             f"(known: {sorted(definitions)})")
+        base = SystemRecipe.from_config(r.stage1_from, definitions)
+        if base.backend != "embedding":
+            raise ValueError(f"system {name}: stage1_from {base.name!r} has the {base.backend} backend, "
+                             "not embedding")
+        mine, theirs = ({"labels": x.labels, "network": x.network, **x.train_options(train, 0)}
+                        for x in (r, base))
+        for key in sorted(set(mine) | set(theirs), key=lambda k: (k not in ("labels", "network"), k)):
+            if mine.get(key) != theirs.get(key):
+                raise ValueError(
+                    f"system {name}: stage1_from {base.name!r}, but their stage-1 training differs in "
+                    f"{'train.' if key not in ('labels', 'network') else ''}{key}: "
+                    f"{name} has {mine.get(key)!r}, {base.name} has {theirs.get(key)!r}")
+        bases[name] = base.name
+    for name in bases:  # no cycles
+        seen, cur = {name}, bases[name]
+        while cur in bases:
+            cur = bases[cur]
+            if cur in seen:
+                raise ValueError(f"system {name}: stage1_from forms a cycle through {cur!r}")
+            seen.add(cur)
+    return bases

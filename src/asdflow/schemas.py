@@ -44,8 +44,8 @@ DCASE_MANIFEST = pa.schema(
         ("file_index", _STR),  # index token of the file name, as written ("0001")
         ("name_pattern", _STR),  # which file-name pattern matched (see io.dcase.PATTERNS)
         ("attr_tail", _STR),  # attribute tail of the file name, opaque ("" when none)
-        ("attributes", _ATTRS),  # usable attribute pairs ([] in the unlabeled condition)
-        ("hidden_attributes", _ATTRS),  # true attributes withheld from training (diagnostics)
+        ("attributes", _ATTRS),  # visible attribute pairs ([] with hide_attributes)
+        ("hidden_attributes", _ATTRS),  # the pairs withheld by hide_attributes (labeled systems, diagnostics)
         ("attr_string", _STR),  # canonical "k1=v1,k2=v2" of `attributes` ("" when none)
         ("duration", pa.float64()),  # seconds, from the file header
         ("sample_rate", pa.int64()),  # of the file on disk
@@ -170,6 +170,7 @@ SELECTION = pa.schema(
         ("machine", _STR),
         ("score", pa.float64()),
         ("label", _STR),  # <machine>_<mid>
+        ("label_name", _STR),  # display name(s) of the label's class ("" when unknown)
         ("rank", pa.int64()),
     ]
 )

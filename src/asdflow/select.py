@@ -24,12 +24,14 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["SelectionMerger", "machine_thresholds", "select_external", "select_from_shards", "selected_manifest"]
+__all__ = ["SelectionMerger", "audit_with_machine_like", "machine_thresholds", "read_pool_truth", "select_external",
+           "select_from_shards", "selected_manifest", "selection_classes"]
 
 log = logging.getLogger(__name__)
 
 _KEEP_COLS = ["clip_id", "machine", "score", "label_mids"]
-_OUT_COLS = ["clip_id", "machine", "score", "label", "rank"]
+_NAME_COL = "label_names"  # optional in the merger's input: display names of label_mids
+_OUT_COLS = ["clip_id", "machine", "score", "label", "label_name", "rank"]
 
 
 def machine_thresholds(train_scores: pd.DataFrame) -> pd.Series:
@@ -49,6 +51,18 @@ def _label(machine: str, mids, label_mode: str) -> str:
     return f"{machine}_{'+'.join(sorted(mids))}"
 
 
+def _label_name(mids, names, label_mode: str) -> str:
+    """Display name(s) of the class :func:`_label` forms ('' where unknown or unlabeled)."""
+    mids = list(mids) if mids is not None else []
+    names = list(names) if names is not None else []
+    by_mid = {m: (names[i] if i < len(names) else "") for i, m in enumerate(mids) if m}
+    if not by_mid:
+        return ""
+    if label_mode == "first":
+        return str(by_mid[next(iter(by_mid))])
+    return "+".join(str(by_mid[m]) for m in sorted(by_mid))
+
+
 def _random_keys(clip_ids: pd.Series, seed: int) -> np.ndarray:
     """A uniform 64-bit key per clip, a keyed hash of (seed, clip_id): the same clip gets the same
     key in whichever shard it is scored."""
@@ -60,8 +74,9 @@ class SelectionMerger:
     """Streaming selection over shard score tables (see the module docstring).
 
     ``add(shard)`` merges one external-scores table (columns ``clip_id``, ``machine``,
-    ``score``, ``label_mids``); ``result(label_mode)`` returns ``(selection, audit)`` exactly as
-    selecting from the concatenated pool would.
+    ``score``, ``label_mids``, optionally ``label_names`` for the selection's ``label_name``);
+    ``result(label_mode)`` returns ``(selection, audit)`` exactly as selecting from the
+    concatenated pool would.
     """
 
     def __init__(self, thresholds: pd.Series, *, n_max: int = 1000, mode: str = "score", inclusive: bool = False,
@@ -88,7 +103,7 @@ class SelectionMerger:
         missing = [c for c in _KEEP_COLS if c not in shard.columns]
         if missing:
             raise KeyError(f"external scores lack columns {missing}")
-        df = shard[_KEEP_COLS]
+        df = shard[_KEEP_COLS + ([_NAME_COL] if _NAME_COL in shard.columns else [])]
         self.n_rows += len(df)
         self.n_shards += 1
         known = df["machine"].isin(self.thresholds.index)
@@ -131,7 +146,9 @@ class SelectionMerger:
             cand = self.kept.get(machine, pd.DataFrame(columns=_KEEP_COLS))
             pick = cand.sort_values(self._sort_cols(), kind="stable").iloc[:n_ex]
             pick = pick.sort_values(["score", "clip_id"], kind="stable")
+            names = pick[_NAME_COL] if _NAME_COL in pick.columns else [None] * len(pick)
             pick = pick.assign(label=[_label(machine, m, label_mode) for m in pick["label_mids"]],
+                               label_name=[_label_name(m, n, label_mode) for m, n in zip(pick["label_mids"], names)],
                                rank=np.arange(len(pick), dtype=np.int64))
             kept.append(pick[_OUT_COLS])
             audit.append({"machine": machine, "threshold": float(self.thresholds[machine]),
@@ -176,8 +193,69 @@ def select_from_shards(
         raise ValueError(f"unknown label_mode {label_mode!r}; expected 'first' or 'all'")
     merger = SelectionMerger(thresholds, n_max=n_max, mode=mode, inclusive=inclusive, seed=seed)
     for path in shard_paths:
-        merger.add(read_table(path, "external_scores", columns=_KEEP_COLS))
+        merger.add(read_table(path, "external_scores", columns=_KEEP_COLS + [_NAME_COL]))
     return merger.result(label_mode)
+
+
+def selection_classes(selection: pd.DataFrame) -> pd.DataFrame:
+    """Class histogram of a selection: one row per machine type x class the selected pool clips
+    were labelled with (columns machine, mid = the label without its ``<machine>_`` prefix,
+    display_name, count), most frequent first within each machine type."""
+    cols = ["machine", "mid", "display_name", "count"]
+    if selection.empty:
+        return pd.DataFrame(columns=cols)
+    df = selection.assign(
+        mid=[str(lbl).removeprefix(f"{m}_") for lbl, m in zip(selection["label"], selection["machine"])],
+        display_name=(selection["label_name"] if "label_name" in selection.columns else "").fillna(""))
+    out = df.groupby(["machine", "mid", "display_name"], sort=False).size().rename("count").reset_index()
+    out = out.sort_values(["machine", "count", "mid"], ascending=[True, False, True], kind="stable")
+    return out[cols].reset_index(drop=True)
+
+
+def read_pool_truth(path: str | Path) -> pd.Series:
+    """The built-in pool's ``pool_truth.csv`` (written by :mod:`asdflow.synth`) as a bool Series
+    clip_id -> machine_like, with the pool manifest's clip ids (``ext/<YTID>``, see
+    :func:`asdflow.io.external.scan_audioset`)."""
+    truth = pd.read_csv(path, dtype={"ytid": str, "file_name": str, "category": str}, keep_default_na=False)
+    ml = truth["machine_like"].map(lambda v: str(v).strip().lower() in ("true", "1")).astype(bool)
+    return pd.Series(ml.to_numpy(), index=("ext/" + truth["ytid"]).to_numpy(), name="machine_like")
+
+
+def audit_with_machine_like(audit: pd.DataFrame, selection: pd.DataFrame,
+                            machine_like: pd.Series | None = None) -> pd.DataFrame:
+    """The selection audit with an ``ALL`` row (counts summed over machine types) and, when the
+    pool's truth is known (``machine_like``: clip_id -> bool, the built-in pool), per row the
+    number ``n_machine_like`` and share ``machine_like_share`` of selected clips that come from
+    machine-like classes. Without truth (real pools) both are NaN; a row without selected (or
+    known) clips has share NaN."""
+    out = audit.copy()
+    total = {"machine": "ALL", "threshold": float("nan")}
+    for col in ("n_assigned", "n_out", "n_ex"):
+        if col in out.columns:
+            total[col] = int(out[col].sum())
+    for col in ("n_max", "mode"):
+        if col in out.columns and len(out):
+            total[col] = out[col].iloc[0]
+    if "class_histogram" in out.columns:
+        counts = selection["label"].value_counts().sort_index().to_dict() if len(selection) else {}
+        total["class_histogram"] = json.dumps(counts)
+    out = pd.concat([out, pd.DataFrame([total])], ignore_index=True)
+    n_ml = np.full(len(out), np.nan)
+    share = np.full(len(out), np.nan)
+    if machine_like is not None:
+        known = selection["clip_id"].isin(machine_like.index)
+        if (~known).any():
+            log.warning("%d selected clips are not in the pool truth; left out of the machine-like share",
+                        int((~known).sum()))
+        sel = selection.loc[known]
+        flag = machine_like.reindex(sel["clip_id"]).to_numpy(dtype=bool)
+        for i, machine in enumerate(out["machine"]):
+            rows = np.ones(len(sel), dtype=bool) if machine == "ALL" else (sel["machine"] == machine).to_numpy()
+            n_ml[i] = float(flag[rows].sum())
+            share[i] = n_ml[i] / rows.sum() if rows.sum() else np.nan
+    out["n_machine_like"] = n_ml
+    out["machine_like_share"] = share
+    return out
 
 
 def selected_manifest(selection: pd.DataFrame, manifest_paths: Iterable[str | Path]) -> pd.DataFrame:

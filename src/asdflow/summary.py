@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["aggregate_over_seeds", "collect_metrics", "data_summary_markdown", "frame_to_markdown", "paper_tables",
-           "results_markdown"]
+__all__ = ["aggregate_over_seeds", "collect_diagnostics", "collect_metrics", "data_summary_markdown",
+           "frame_to_markdown", "ladder_table", "paper_tables", "results_markdown", "sd_table"]
 
 
 def frame_to_markdown(df: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
@@ -102,13 +103,14 @@ _OVERALL = {"official_score": ("source", "official_score"), "auc_source": ("sour
 
 
 def aggregate_over_seeds(long: pd.DataFrame, conditions: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Mean and variance over seeds (in %) of the overall scores of each system × stage × split.
+    """Mean, variance and standard deviation over seeds (in %) of the overall scores of each
+    system × stage × split.
 
     ``long`` is :func:`collect_metrics` output. Columns: condition (``w/ label`` for systems
     trained on attribute labels, ``w/o label`` otherwise; ``conditions`` maps system → label
     mode), system, stage, split, metric (official_score | auc_source | auc_target | pauc),
-    mean, var (sample variance, ddof = 1; NaN with one seed), n_seeds. Systems keep their first
-    appearance order.
+    mean, var (sample variance, ddof = 1; NaN with one seed), sd (its square root), n_seeds.
+    Systems keep their first appearance order.
     """
     conditions = conditions or {}
     overall = long[long["machine"] == "ALL"]
@@ -119,14 +121,96 @@ def aggregate_over_seeds(long: pd.DataFrame, conditions: Mapping[str, str] | Non
             v = g.loc[g["domain"] == domain].drop_duplicates("seed")[col].dropna().to_numpy(dtype=float) * 100
             rows.append({"condition": cond, "system": system, "stage": int(stage), "split": split,
                          "metric": metric, "mean": v.mean() if len(v) else float("nan"),
-                         "var": v.var(ddof=1) if len(v) > 1 else float("nan"), "n_seeds": len(v)})
-    return pd.DataFrame(rows, columns=["condition", "system", "stage", "split", "metric", "mean", "var", "n_seeds"])
+                         "var": v.var(ddof=1) if len(v) > 1 else float("nan"),
+                         "sd": v.std(ddof=1) if len(v) > 1 else float("nan"), "n_seeds": len(v)})
+    return pd.DataFrame(rows, columns=["condition", "system", "stage", "split", "metric", "mean", "var", "sd",
+                                       "n_seeds"])
 
 
 def _mean_var(mean: float, var: float) -> str:
     if pd.isna(mean):
         return ""
     return f"{mean:.2f}" if pd.isna(var) else f"{mean:.2f} ± {var:.2f}"
+
+
+_METRIC_NAMES = {"official_score": "official score", "auc_source": "AUC source", "auc_target": "AUC target",
+                 "pauc": "pAUC"}
+
+
+def sd_table(agg: pd.DataFrame) -> pd.DataFrame:
+    """The compact table: one row per system × stage × split, cells "mean ± sd" (sample sd)."""
+    rows = []
+    for (system, stage, split), g in agg.groupby(["system", "stage", "split"], sort=False):
+        cells = {_METRIC_NAMES[r.metric]: _mean_var(r.mean, r.sd) for r in g.itertuples(index=False)}
+        rows.append({"system": system, "stage": stage, "split": split, "seeds": int(g["n_seeds"].max()), **cells})
+    return pd.DataFrame(rows)
+
+
+_DIAG_COLS = ["system", "seed", "stage", "ari", "nmi", "n_out", "n_ex", "machine_like_share"]
+
+
+def collect_diagnostics(quality: list[tuple[str, int, int, pd.DataFrame]],
+                        audits: list[tuple[str, int, int, pd.DataFrame]]) -> pd.DataFrame:
+    """Stage >= 2 diagnostics, one row per system × seed × stage that has any: the mean ARI and
+    NMI of its pseudo-labels against the true attributes (``pseudolabel_quality.csv``, row
+    ``mean``) and its external selection's total N_out, N_ex and overall share of machine-like
+    clips (``selection_audit.csv``, row ``ALL``; NaN without the pool's truth). Both describe the
+    data stage m was trained on (they are computed from stage m−1)."""
+    rows: dict[tuple[str, int, int], dict[str, Any]] = {}
+
+    def row(system: str, seed: int, stage: int) -> dict[str, Any]:
+        return rows.setdefault((system, int(seed), int(stage)), {"system": system, "seed": int(seed),
+                                                                   "stage": int(stage)})
+
+    for system, seed, stage, q in quality:
+        mean = q[q["machine"].astype(str) == "mean"]
+        if len(mean):
+            row(system, seed, stage).update(ari=float(mean["ari"].iloc[0]), nmi=float(mean["nmi"].iloc[0]))
+    for system, seed, stage, a in audits:
+        machines = a["machine"].astype(str)
+        total = a[machines == "ALL"]
+        per = a[machines != "ALL"]
+        r = row(system, seed, stage)
+        r["n_out"] = float(total["n_out"].iloc[0]) if len(total) else float(per["n_out"].sum())
+        r["n_ex"] = float(total["n_ex"].iloc[0]) if len(total) else float(per["n_ex"].sum())
+        if "machine_like_share" in a.columns and len(total):
+            r["machine_like_share"] = float(total["machine_like_share"].iloc[0])
+    return pd.DataFrame(list(rows.values()), columns=_DIAG_COLS)
+
+
+def _fmt_sd(v: np.ndarray, fmt: str) -> str:
+    v = v[~np.isnan(v)]
+    if not len(v):
+        return ""
+    return fmt.format(v.mean()) + ("" if len(v) < 2 else " ± " + fmt.format(v.std(ddof=1)))
+
+
+def ladder_table(agg: pd.DataFrame, diagnostics: pd.DataFrame | None = None, split: str | None = None) -> pd.DataFrame:
+    """The ladder: one row per system × stage (of one split: ``dev`` when present), cells
+    "mean ± sd" over seeds: official score, AUC source, AUC target (%), and where the stage has
+    them the pseudo-label ARI and NMI, N_ex (selected pool clips, all machine types) and the
+    share of machine-like clips in the selection (:func:`collect_diagnostics`)."""
+    cols = ["system", "stage", "seeds", "official score", "AUC source", "AUC target", "ARI", "NMI", "N_ex",
+            "machine-like share"]
+    if agg.empty:
+        return pd.DataFrame(columns=cols)
+    splits = list(dict.fromkeys(agg["split"]))
+    split = split or ("dev" if "dev" in splits else splits[0])
+    a = agg[agg["split"] == split]
+    diag = diagnostics if diagnostics is not None else pd.DataFrame(columns=_DIAG_COLS)
+    rows = []
+    for (system, stage), g in a.groupby(["system", "stage"], sort=False):
+        cells = {_METRIC_NAMES[r.metric]: _mean_var(r.mean, r.sd) for r in g.itertuples(index=False)
+                 if r.metric != "pauc"}
+        d = diag[(diag["system"] == system) & (diag["stage"] == int(stage))]
+
+        def col(name: str, fmt: str) -> str:
+            return _fmt_sd(d[name].to_numpy(dtype=float), fmt) if len(d) else ""
+
+        rows.append({"system": system, "stage": int(stage), "seeds": int(g["n_seeds"].max()), **cells,
+                     "ARI": col("ari", "{:.3f}"), "NMI": col("nmi", "{:.3f}"), "N_ex": col("n_ex", "{:.0f}"),
+                     "machine-like share": col("machine_like_share", "{:.2f}")})
+    return pd.DataFrame(rows).reindex(columns=cols, fill_value="")
 
 
 def paper_tables(agg: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -151,19 +235,26 @@ def paper_tables(agg: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return wide({"official_score": ""}), wide({"auc_source": "source", "auc_target": "target"})
 
 
-def results_markdown(long: pd.DataFrame, conditions: Mapping[str, str] | None = None) -> str:
-    """The results page: overall scores, Table 2 and Table A.1 shapes, per-machine AUCs (%)."""
+def results_markdown(long: pd.DataFrame, conditions: Mapping[str, str] | None = None,
+                     diagnostics: pd.DataFrame | None = None) -> str:
+    """The results page: overall scores (mean ± variance, and mean ± sd), the ladder with the
+    stage >= 2 diagnostics, Table 2 and Table A.1 shapes, per-machine AUCs (%)."""
     agg = aggregate_over_seeds(long, conditions)
-    names = {"official_score": "official score", "auc_source": "AUC source", "auc_target": "AUC target",
-             "pauc": "pAUC"}
     rows = []
     for (system, stage, split), g in agg.groupby(["system", "stage", "split"], sort=False):
-        cells = {names[r.metric]: _mean_var(r.mean, r.var) for r in g.itertuples(index=False)}
+        cells = {_METRIC_NAMES[r.metric]: _mean_var(r.mean, r.var) for r in g.itertuples(index=False)}
         rows.append({"system": system, "stage": stage, "split": split, "seeds": int(g["n_seeds"].max()), **cells})
     table2, table_a1 = paper_tables(agg)
     parts = ["# Results (%)", "", "Mean ± variance over seeds (harmonic means over machine types; official "
              "score = harmonic mean of source AUC, target AUC and pAUC).", "",
              frame_to_markdown(pd.DataFrame(rows)), "",
+             "## Mean ± standard deviation over seeds", "", frame_to_markdown(sd_table(agg)), "",
+             "## Ladder (dev; mean ± sd over seeds)", "",
+             "ARI/NMI: the stage's pseudo-labels against the true attribute combinations (machine × "
+             "domain); N_ex: selected pool clips (all machine types); machine-like share: of the selected "
+             "clips, those from machine-like pool classes (built-in pool only). Both are the data the "
+             "stage was trained on, computed from the stage before.", "",
+             frame_to_markdown(ladder_table(agg, diagnostics)), "",
              "## Official score by split (seed 000 Table 2 shape)", "", frame_to_markdown(table2), "",
              "## AUC by split and domain (seed 000 Table A.1 shape)", "", frame_to_markdown(table_a1), ""]
     per = long[long["machine"] != "ALL"]
@@ -175,4 +266,3 @@ def results_markdown(long: pd.DataFrame, conditions: Mapping[str, str] | None = 
         parts += ["## AUC per machine type and domain (mean over seeds)", "",
                   frame_to_markdown(wide.reset_index(), floatfmt="{:.1f}"), ""]
     return "\n".join(parts)
-

@@ -30,6 +30,7 @@ from asdflow.schemas import validate_frame
 __all__ = [
     "SystemRecipe",
     "build_stage1_trainset",
+    "reuse_stage1_model",
     "embeddings_table",
     "fit_representatives",
     "score_with_representatives",
@@ -52,6 +53,24 @@ def build_stage1_trainset(manifest: pd.DataFrame, cache_npy: str | Path, labels:
         log.warning("%d training clips failed to decode and are left out", train.attrs["n_failed"])
     cols = ["clip_id", "machine", "section", "domain", "label", "is_external", "cache_path", "cache_row"]
     return train[cols]
+
+
+def reuse_stage1_model(model: str | Path, report: str | Path, out_model: str | Path, out_report: str | Path,
+                       base: str) -> dict[str, Any]:
+    """A system's stage 1 taken from its ``stage1_from`` base: the base's ``model.pt`` copied
+    and its train report with ``reused_from: <base>`` added (written and returned)."""
+    import shutil
+
+    from asdflow.workflow import read_json, write_json
+
+    out_model = Path(out_model)
+    out_model.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_model.with_name(out_model.name + ".tmp")
+    shutil.copyfile(model, tmp)
+    tmp.replace(out_model)
+    rep = {**read_json(report), "reused_from": base}
+    write_json(rep, out_report)
+    return rep
 
 
 def _file_name(paths: pd.Series) -> pd.Series:

@@ -10,6 +10,7 @@ Layout under ``out_dir`` (formats.md §1.3–1.7 and §3.1–3.5)::
     audioset/class_labels_indices.csv                       index,mid,"display_name"
     audioset/metadata/{balanced_train_segments,eval_segments}.csv
     audioset/audio/<segments>/Y<YTID>.wav                   32 kHz; a few listed clips missing
+    audioset/pool_truth.csv                                 ytid,file_name,category,machine_like (analyses)
     synth_summary.json                                      counts and the paths the workflow needs
 """
 
@@ -140,6 +141,14 @@ def _write_segments(path: Path, clips: list[PoolClip], seconds: float, seed: int
     path.write_text("\n".join(lines) + "\n")
 
 
+def _write_pool_truth(path: Path, clips: list[PoolClip]) -> None:
+    """What every listed pool clip really is: its category and whether that is machine-like."""
+    rows = [("ytid", "file_name", "category", "machine_like")] + [
+        (c.ytid, c.file_name, c.category, str(POOL_CATEGORIES[c.category].machine_like).lower()) for c in clips
+    ]
+    _write_rows(path, rows)
+
+
 def _counts(clips: list[DcaseClip]) -> dict[str, Any]:
     """dataset → machine → split → ``<domain>_<label>`` → count (eval test counted by true labels)."""
     out: dict[str, Any] = {}
@@ -174,7 +183,8 @@ def generate(out_dir: Path, cfg: SynthConfig, progress: bool = False, workers: i
 
     Returns (and writes as ``synth_summary.json``) a summary: counts per dataset/machine/split/
     cell, anomaly kinds, external-pool counts (incl. the listed clips without audio), and the
-    paths ``dcase_root``, ``segments``, ``labels``, ``audio_dirs``, ``eval_ground_truth``, ``truth``.
+    paths ``dcase_root``, ``segments``, ``labels``, ``audio_dirs``, ``eval_ground_truth``, ``truth``,
+    ``pool_truth``.
     A previous synth output in ``out_dir`` is replaced; other existing data makes it refuse.
     """
     out_dir = Path(out_dir)
@@ -218,6 +228,9 @@ def generate(out_dir: Path, cfg: SynthConfig, progress: bool = False, workers: i
     for name, path in zip(SEGMENT_LISTS, segments):
         _write_segments(path, [p for p in pool if p.segments == name], cfg.external_seconds, cfg.seed)
 
+    pool_truth = audioset_root / "pool_truth.csv"
+    _write_pool_truth(pool_truth, pool)
+
     missing = [p for p in pool if not p.has_audio]
     summary: dict[str, Any] = {
         "generator": "asdflow.synth",
@@ -232,6 +245,7 @@ def generate(out_dir: Path, cfg: SynthConfig, progress: bool = False, workers: i
         "truth": str(truth),
         "eval_ground_truth": str(ground_truth) if ground_truth is not None else None,
         "labels": str(labels),
+        "pool_truth": str(pool_truth),
         "segments": [str(p) for p in segments],
         "audio_dirs": [str(d) for d in audio_dirs],
         "external": {
