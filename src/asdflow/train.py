@@ -72,6 +72,8 @@ class TrainConfig:
     mixup_prob: float | None = None  # None = 0.5 with the triplet loss, 1.0 without (paper)
     triplet: TripletConfig = field(default_factory=TripletConfig)
     random_shift: bool = True
+    sampler: str = "shuffle"  # shuffle (uniform batches) | domain (reference code: target share per batch)
+    target_share: float = 0.2  # sampler=domain: target-domain clips per batch (drawn with replacement)
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
@@ -86,6 +88,8 @@ class TrainConfig:
         unknown = set(d) - {f for f in cls.__dataclass_fields__}
         if unknown:
             raise ValueError(f"unknown training options: {sorted(unknown)}")
+        if d.get("sampler", "shuffle") not in ("shuffle", "domain"):
+            raise ValueError(f"train sampler must be 'shuffle' or 'domain', got {d['sampler']!r}")
         return cls(triplet=TripletConfig(**trip), **d)
 
     @property
@@ -175,6 +179,11 @@ def train_model(
     p_mix = cfg.effective_mixup_prob
     n = len(trainset)
     steps = max(1, n // cfg.batch_size) if n >= cfg.batch_size else 1
+    is_target = torch.from_numpy((trainset["domain"].astype(str) == "target").to_numpy()) \
+        if "domain" in trainset.columns else torch.zeros(n, dtype=torch.bool)
+    n_tgt = int(round(cfg.batch_size * cfg.target_share)) if cfg.sampler == "domain" and is_target.any() else 0
+    if n_tgt:
+        steps = max(1, int((~is_target).sum()) // (cfg.batch_size - n_tgt))
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         model.train()
@@ -182,11 +191,19 @@ def train_model(
         g, rng = _epoch_generators(cfg.seed, epoch, device)
         waves.set_epoch(epoch)
         torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout-free nets: covers mixup/partner draws
-        order = torch.randperm(n, generator=g)
+        if n_tgt:  # reference code's DomainBatchSampler: (B - t) source clips + t target clips drawn with replacement
+            src = torch.nonzero(~is_target).flatten()
+            tgt = torch.nonzero(is_target).flatten()
+            src = src[torch.randperm(len(src), generator=g)]
+            picks = tgt[torch.randint(len(tgt), (steps, n_tgt), generator=g)]
+            k = cfg.batch_size - n_tgt
+            order = torch.cat([torch.cat([src[i * k:(i + 1) * k], picks[i]]) for i in range(steps)])
+        else:
+            order = torch.randperm(n, generator=g)
         loader = DataLoader(
             torch.utils.data.Subset(waves, order.tolist()),
             batch_size=cfg.batch_size,
-            drop_last=n >= cfg.batch_size,
+            drop_last=len(order) >= cfg.batch_size,
             num_workers=cfg.num_workers,
             shuffle=False,
         )

@@ -98,5 +98,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "n_test_per_cell": 25,
         "n_external": 600,
         "external_seconds": 3.0,
+        "snr_db": (5.0, 15.0),
     },
 }

@@ -1,8 +1,20 @@
 """Machine types: attributes (file-name tails), physical parameters and per-type synthesis.
 
-Each machine type maps its attribute values (``rpm_1500_mic_1``) to physical parameters and
+Each machine type maps its attribute values (``model_M1_load_L2``) to physical parameters and
 renders a clip from them. The first attribute is the domain-shift parameter: its target-domain
 values are never seen in the source domain. Every clip draws its own small parameter jitter.
+
+What the attributes change (the rotating machines fan, pump, gearbox, ToyCar): ``model`` picks
+a unit *signature* (:func:`variant_signature`): the pattern of the tonal sound over one shaft
+revolution (depths and phases of its 1×..6× shaft-rate modulation, i.e. the sidebands around
+every partial, which only a fine frequency resolution such as the full-clip DFT resolves) and a
+±4 dB pattern of partial levels that keeps the power of every octave. ``load`` shifts the speed by
+a few percent (about half a semitone). Neither changes the level, the spectral tilt or the noise
+of the clip, so attribute identity has no coarse clip-average spectral shortcut; and the faults
+disturb exactly this structure (``imbalance`` adds 1× modulation, ``missing_harmonic`` removes
+a partial, ``detune`` stretches the partials). Seed 000's labelled-vs-unlabelled gap rests on
+that: a net that must tell the units apart learns the structure the faults change. valve and
+slider keep their rhythmic patterns as attributes.
 
 Two anomaly kinds change the synthesis itself (:data:`INTERNAL_FAULTS`): ``detune`` (partials
 stretched apart and a drifting speed) and ``missing_harmonic`` (one strong partial almost
@@ -25,9 +37,10 @@ __all__ = [
     "MACHINE_TYPES",
     "INTERNAL_FAULTS",
     "max_attributes",
+    "variant_signature",
 ]
 
-INTERNAL_FAULTS = frozenset({"detune", "missing_harmonic"})
+INTERNAL_FAULTS = frozenset({"detune", "missing_harmonic", "damage"})
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,68 @@ def _partials(
     return ratios, amps
 
 
+_N_CYCLE = 6  # shaft-rate harmonics of a unit's revolution pattern
+_CYCLE_DEPTH = 0.5  # total modulation depth of the pattern (sum of its harmonics' depths)
+_LEVEL_DB = 4.0  # standard deviation of a unit's partial-level pattern
+_POOL_VARIANT0 = 1000  # pool machines use signatures from this index on (never a DCASE unit)
+
+
+def variant_signature(machine: str, variant: int, n_partials: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fixed signature of unit ``variant`` of a machine type (the same for every data seed):
+    depths ``c_h`` and phases ``θ_h`` of its revolution pattern 1 + Σ c_h cos(h·φ_shaft + θ_h)
+    (h = 1..6, Σ c_h = 0.5) and its partial-level pattern in dB (zero mean, 4 dB s.d.)."""
+    rng = dsp.clip_rng(0, "unit-signature", machine, str(int(variant)))
+    depth = rng.uniform(0.0, 1.0, size=_N_CYCLE) ** 2
+    depth *= _CYCLE_DEPTH / depth.sum()
+    phases = rng.uniform(0.0, 2.0 * np.pi, size=_N_CYCLE)
+    levels = rng.standard_normal(n_partials)
+    levels = (levels - levels.mean()) / max(levels.std(), 1e-9) * _LEVEL_DB
+    return depth, phases, levels
+
+
+def _signed(
+    rng: np.random.Generator, machine: str, variant: float, amps: np.ndarray, fault: str | None = None,
+    severity: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Partial amplitudes with the unit's level pattern, and its revolution pattern jittered
+    per clip (depths ±10 %, phases ±0.15 rad). ``damage`` (a damaged blade/vane/tooth) disturbs
+    the unit's signature: two neighbouring partials trade 5-8 dB of level (the octave's power
+    kept) and one harmonic of the revolution pattern gains 0.12-0.2 depth and turns by 1-2 rad."""
+    depth, phases, levels = variant_signature(machine, int(variant), len(amps))
+    depth = depth * (1.0 + 0.1 * rng.standard_normal(len(depth)))
+    phases = phases + 0.15 * rng.standard_normal(len(phases))
+    if fault == "damage":
+        h = int(rng.integers(0, len(depth)))
+        depth[h] += severity * rng.uniform(0.12, 0.2)
+        phases[h] += severity * rng.uniform(1.0, 2.0) * rng.choice([-1.0, 1.0])
+        j = int(rng.integers(1, len(levels) - 1))
+        delta = severity * rng.uniform(5.0, 8.0) * rng.choice([-1.0, 1.0])
+        levels = levels.copy()
+        levels[j] += delta
+        levels[j + 1] -= delta
+    return _octave_balanced(amps, 10.0 ** (levels / 20.0)), depth, phases
+
+
+def _octave_balanced(amps: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """``amps · gains`` rescaled so that each octave group of partials (1 | 2-3 | 4-7 | 8-15)
+    keeps its power: the level pattern moves energy between neighbouring partials only, so
+    octave-band energies (a coarse clip-average spectrum) do not reveal the unit."""
+    out = amps * gains
+    group = np.floor(np.log2(np.arange(1, len(amps) + 1))).astype(int)
+    for g in np.unique(group):
+        sel = group == g
+        out[sel] *= np.sqrt(np.sum(amps[sel] ** 2) / max(np.sum(out[sel] ** 2), 1e-24))
+    return out
+
+
+def _revolution(shaft_phase: np.ndarray, depth: np.ndarray, phases: np.ndarray) -> np.ndarray:
+    """1 + Σ c_h cos(h·φ + θ_h): the unit's tonal pattern over one revolution."""
+    env = np.ones_like(shaft_phase)
+    for h, (c, th) in enumerate(zip(depth, phases), start=1):
+        env += c * np.cos(h * shaft_phase + th)
+    return env
+
+
 def _speed_track(
     rng: np.random.Generator,
     n: int,
@@ -119,108 +194,109 @@ def _mic(x: np.ndarray, sr: int, position: float) -> np.ndarray:
 
 
 _FAN_BLADES = 5
+_FAN_SHAFT_HZ = 25.0
 
 
 def _fan(rng: np.random.Generator, p: Params, n: int, sr: int, fault: str | None, sev: float) -> MachineSound:
-    """Blade-pass harmonics (rpm × blades) + broadband aerodynamic noise modulated by the blades."""
-    shaft = p["rpm"] / 60.0 * (1.0 + 0.01 * rng.standard_normal())
-    bpf_track = _speed_track(rng, n, sr, shaft * _FAN_BLADES, 0.003, 1.0, fault, sev)
+    """Blade-pass harmonics with the unit's revolution pattern + broadband aerodynamic noise
+    modulated by the blades."""
+    shaft = _FAN_SHAFT_HZ * p["speed"] * (1.0 + 0.004 * rng.standard_normal())
+    bpf_track = _speed_track(rng, n, sr, shaft * _FAN_BLADES, 0.002, 1.0, fault, sev)
     ratios, amps = _partials(rng, 8, 1.1, fault, sev)
-    tonal = dsp.harmonic_series(rng, bpf_track, ratios, amps, sr)
-    tonal += 0.08 * np.sin(dsp.phase_of(bpf_track / _FAN_BLADES, sr))  # 1× shaft component
-    speed = p["rpm"] / 1500.0
-    noise = dsp.band_noise(rng, n, sr, 900.0 * speed, 1.6) + 0.3 * dsp.colored_noise(rng, n, sr, 1.0)
+    amps, depth, phases = _signed(rng, "fan", p["variant"], amps, fault, sev)
+    shaft_phase = dsp.phase_of(bpf_track / _FAN_BLADES, sr) + rng.uniform(0, 2 * np.pi)
+    tonal = dsp.harmonic_series(rng, bpf_track, ratios, amps, sr) * _revolution(shaft_phase, depth, phases)
+    noise = dsp.band_noise(rng, n, sr, 900.0, 1.6) + 0.3 * dsp.colored_noise(rng, n, sr, 1.0)
     noise = dsp.normalize(noise) * (1.0 + 0.25 * np.sin(dsp.phase_of(bpf_track, sr)))
-    x = dsp.normalize(tonal) + 0.9 * speed**1.5 * noise
-    x = _mic(x, sr, p["mic"])
+    x = dsp.normalize(tonal) + 0.6 * noise
     return MachineSound(dsp.normalize(x), shaft, 2800.0 * (1.0 + 0.03 * rng.standard_normal()))
 
 
 def _fan_pool(rng: np.random.Generator) -> Params:
-    return {"rpm": float(rng.uniform(700.0, 3200.0)), "mic": float(rng.choice([1.0, 2.0]))}
+    return _pool_unit(rng)
 
 
 # --------------------------------------------------------------------------- pump
 
-# load → (speed factor from motor slip, flow-noise level, pulsation depth)
-_PUMP_LOAD = {"A": (1.00, 0.35, 0.25), "B": (0.97, 0.50, 0.35), "C": (0.94, 0.70, 0.45), "D": (0.90, 0.95, 0.6)}
 _PUMP_VANES = 6
+_PUMP_SHAFT_HZ = 24.5
 
 
 def _pump(rng: np.random.Generator, p: Params, n: int, sr: int, fault: str | None, sev: float) -> MachineSound:
-    """Mains-locked motor hum + vane-pass harmonics + flow noise pulsating once per revolution."""
-    shaft = 24.5 * p["speed"] * (1.0 + 0.005 * rng.standard_normal())
+    """Mains-locked motor hum + vane-pass harmonics with the unit's revolution pattern + flow
+    noise pulsating once per revolution."""
+    shaft = _PUMP_SHAFT_HZ * p["speed"] * (1.0 + 0.004 * rng.standard_normal())
     vpf_track = _speed_track(rng, n, sr, shaft * _PUMP_VANES, 0.002, 1.0, fault, sev)
-    ratios, amps = _partials(rng, 5, 1.3, fault, sev)
-    tonal = dsp.harmonic_series(rng, vpf_track, ratios, amps, sr)
+    ratios, amps = _partials(rng, 6, 1.2, fault, sev)
+    amps, depth, phases = _signed(rng, "pump", p["variant"], amps, fault, sev)
+    shaft_phase = dsp.phase_of(vpf_track / _PUMP_VANES, sr) + rng.uniform(0, 2 * np.pi)
+    tonal = dsp.harmonic_series(rng, vpf_track, ratios, amps, sr) * _revolution(shaft_phase, depth, phases)
     hum_track = np.full(n, 100.0 * (1.0 + 0.001 * rng.standard_normal()))
     hum = dsp.harmonic_series(rng, hum_track, np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.4, 0.2]), sr)
-    pulse = (0.5 + 0.5 * np.cos(dsp.phase_of(vpf_track / _PUMP_VANES, sr))) ** 4
-    flow = dsp.band_noise(rng, n, sr, 600.0, 1.3) * (1.0 + p["pulsation"] * (pulse - 0.3))
-    x = dsp.normalize(tonal) + 0.5 * dsp.normalize(hum) + p["flow"] * flow
+    pulse = (0.5 + 0.5 * np.cos(shaft_phase)) ** 4
+    flow = dsp.band_noise(rng, n, sr, 600.0, 1.3) * (1.0 + 0.35 * (pulse - 0.3))
+    x = dsp.normalize(tonal) + 0.4 * dsp.normalize(hum) + 0.5 * flow
     return MachineSound(dsp.normalize(x), shaft, 2500.0 * (1.0 + 0.03 * rng.standard_normal()))
 
 
-def _pump_physical(a: dict[str, str]) -> Params:
-    speed, flow, pulsation = _PUMP_LOAD[a["load"]]
-    return {"speed": speed, "flow": flow, "pulsation": pulsation}
-
-
 def _pump_pool(rng: np.random.Generator) -> Params:
-    return {
-        "speed": float(rng.uniform(0.6, 1.5)),
-        "flow": float(rng.uniform(0.2, 1.2)),
-        "pulsation": float(rng.uniform(0.1, 0.8)),
-    }
+    return _pool_unit(rng)
 
 
 # --------------------------------------------------------------------------- gearbox
 
 _GEAR_TEETH = (21, 34)
+_GEAR_SHAFT_HZ = 18.0
 
 
 def _gearbox(rng: np.random.Generator, p: Params, n: int, sr: int, fault: str | None, sev: float) -> MachineSound:
-    """Gear-mesh harmonics with shaft-rate sidebands (load deepens them) + churning noise."""
-    shaft = 12.0 * p["volt"] * (1.0 - 0.0003 * p["wt"]) * (1.0 + 0.005 * rng.standard_normal())
+    """Gear-mesh harmonics with the unit's revolution pattern (shaft-rate sidebands) and the
+    second gear's once-per-turn modulation + churning noise."""
+    shaft = _GEAR_SHAFT_HZ * p["speed"] * (1.0 + 0.004 * rng.standard_normal())
     mesh_track = _speed_track(rng, n, sr, shaft * _GEAR_TEETH[0], 0.002, 1.0, fault, sev)
-    ratios, amps = _partials(rng, 4, 1.0, fault, sev)
+    ratios, amps = _partials(rng, 5, 1.0, fault, sev)
+    amps, depth, phases = _signed(rng, "gearbox", p["variant"], amps, fault, sev)
     tonal = dsp.harmonic_series(rng, mesh_track, ratios, amps, sr)
-    shaft_phase = dsp.phase_of(mesh_track / _GEAR_TEETH[0], sr)
-    depth = 0.12 + p["wt"] / 1500.0
-    tonal *= 1.0 + depth * np.cos(shaft_phase) + 0.08 * np.cos(shaft_phase * _GEAR_TEETH[0] / _GEAR_TEETH[1])
+    shaft_phase = dsp.phase_of(mesh_track / _GEAR_TEETH[0], sr) + rng.uniform(0, 2 * np.pi)
+    tonal *= _revolution(shaft_phase, depth, phases) + 0.08 * np.cos(shaft_phase * _GEAR_TEETH[0] / _GEAR_TEETH[1])
     churn = dsp.colored_noise(rng, n, sr, 1.5) + 0.4 * dsp.band_noise(rng, n, sr, 2000.0, 1.0)
     x = dsp.normalize(tonal) + 0.35 * dsp.normalize(churn)
     return MachineSound(dsp.normalize(x), shaft, 3500.0 * (1.0 + 0.03 * rng.standard_normal()))
 
 
 def _gearbox_pool(rng: np.random.Generator) -> Params:
-    return {"volt": float(rng.uniform(0.7, 3.5)), "wt": float(rng.uniform(0.0, 300.0))}
+    return _pool_unit(rng)
 
 
 # --------------------------------------------------------------------------- ToyCar
 
 
+_TOYCAR_MOTOR_HZ = 480.0
+_TOYCAR_POLES = 6  # commutator segments per motor revolution
+
+
 def _toycar(rng: np.random.Generator, p: Params, n: int, sr: int, fault: str | None, sev: float) -> MachineSound:
-    """DC-motor whine (pitch ∝ speed, unsteady) + commutator buzz + wheel rattle + rolling noise."""
-    spd = p["spd"]
-    f0 = (300.0 + 90.0 * spd) * (1.0 + 0.01 * rng.standard_normal())
-    track = _speed_track(rng, n, sr, f0, 0.008, 3.0, fault, sev)
+    """DC-motor whine with the unit's revolution pattern (unsteady) + commutator buzz + wheel
+    rattle + rolling noise."""
+    f0 = _TOYCAR_MOTOR_HZ * p["speed"] * (1.0 + 0.004 * rng.standard_normal())
+    track = _speed_track(rng, n, sr, f0, 0.004, 3.0, fault, sev)
     ratios, amps = _partials(rng, 6, 0.9, fault, sev)
-    whine = dsp.harmonic_series(rng, track, ratios, amps, sr)
+    amps, depth, phases = _signed(rng, "ToyCar", p["variant"], amps, fault, sev)
+    rev_phase = dsp.phase_of(track / _TOYCAR_POLES, sr) + rng.uniform(0, 2 * np.pi)
+    whine = dsp.harmonic_series(rng, track, ratios, amps, sr) * _revolution(rev_phase, depth, phases)
     buzz = dsp.band_noise(rng, n, sr, 3000.0, 1.0) * (1.0 + np.sin(dsp.phase_of(track, sr)))
-    wheel_hz = 5.0 * spd * (1.0 + 0.02 * rng.standard_normal())
+    wheel_hz = 12.0 * p["speed"] * (1.0 + 0.02 * rng.standard_normal())
     duration = n / sr
     times = dsp.periodic_times(rng, wheel_hz, duration, jitter=0.08)
     hits = dsp.impulse_train(n, sr, times, rng.uniform(0.5, 1.0, size=len(times)))
     rattle = dsp.convolve(hits, dsp.noise_kernel(rng, sr, 2800.0, 0.8, 0.004))
-    rolling = dsp.band_noise(rng, n, sr, 300.0 * (1.0 + 0.3 * spd), 1.2)
-    x = dsp.normalize(whine) + 0.2 * dsp.normalize(buzz) + 0.35 * dsp.normalize(rattle) + 0.3 * np.sqrt(spd) * rolling
-    x = _mic(x, sr, p["mic"])
+    rolling = dsp.band_noise(rng, n, sr, 500.0, 1.2)
+    x = dsp.normalize(whine) + 0.2 * dsp.normalize(buzz) + 0.25 * dsp.normalize(rattle) + 0.3 * rolling
     return MachineSound(dsp.normalize(x), wheel_hz, 5000.0 * (1.0 + 0.03 * rng.standard_normal()))
 
 
 def _toycar_pool(rng: np.random.Generator) -> Params:
-    return {"spd": float(rng.uniform(0.5, 6.0)), "mic": float(rng.choice([1.0, 2.0]))}
+    return _pool_unit(rng)
 
 
 # --------------------------------------------------------------------------- valve
@@ -314,41 +390,34 @@ def _numeric(*keys: str) -> Callable[[dict[str, str]], Params]:
     return lambda a: {k: float(a[k]) for k in keys}
 
 
+# load -> speed factor: a few percent between the source loads (about half a semitone); the
+# target-domain load L3 runs the same units faster (the domain shift, with the background)
+_LOAD_SPEED = {"L1": 1.0, "L2": 1.03, "L3": 1.07}
+_LOADS = AttrSpec("load", ("L1", "L2"), ("L3",))
+_MODELS = AttrSpec("model", ("M1", "M2", "M3"), ("M1", "M2", "M3"))
+
+
+def _unit(a: dict[str, str]) -> Params:
+    """``model`` M<k> -> signature k; ``load`` -> speed factor."""
+    return {"variant": float(int(a["model"][1:])), "speed": _LOAD_SPEED[a["load"]]}
+
+
+def _pool_unit(rng: np.random.Generator) -> Params:
+    """A machine of the same kind in the external pool: another unit's signature, a wider speed range."""
+    return {"variant": float(_POOL_VARIANT0 + int(rng.integers(0, 50))), "speed": float(rng.uniform(0.8, 1.25))}
+
+
 MACHINE_TYPES: dict[str, MachineType] = {
     m.name: m
     for m in (
-        MachineType(
-            "fan",
-            (AttrSpec("rpm", ("1200", "1500", "1800"), ("2100",)), AttrSpec("mic", ("1", "2"), ("1", "2"))),
-            ("bearing", "imbalance", "missing_harmonic", "rattle"),
-            _numeric("rpm", "mic"),
-            _fan_pool,
-            _fan,
-        ),
-        MachineType(
-            "pump",
-            (AttrSpec("load", ("A", "B", "C"), ("D",)),),
-            ("bearing", "imbalance", "detune", "rattle"),
-            _pump_physical,
-            _pump_pool,
-            _pump,
-        ),
-        MachineType(
-            "gearbox",
-            (AttrSpec("volt", ("1.0", "1.5", "2.0"), ("2.5",)), AttrSpec("wt", ("100", "200"), ("100", "200"))),
-            ("bearing", "imbalance", "detune", "missing_harmonic"),
-            _numeric("volt", "wt"),
-            _gearbox_pool,
-            _gearbox,
-        ),
-        MachineType(
-            "ToyCar",
-            (AttrSpec("spd", ("1", "2", "3"), ("4",)), AttrSpec("mic", ("1", "2"), ("1", "2"))),
-            ("rattle", "detune", "bearing", "missing_harmonic"),
-            _numeric("spd", "mic"),
-            _toycar_pool,
-            _toycar,
-        ),
+        MachineType("fan", (_LOADS, _MODELS), ("damage", "imbalance", "missing_harmonic", "bearing"), _unit,
+                    _fan_pool, _fan),
+        MachineType("pump", (_LOADS, _MODELS), ("damage", "imbalance", "detune", "rattle"), _unit, _pump_pool,
+                    _pump),
+        MachineType("gearbox", (_LOADS, _MODELS), ("damage", "detune", "missing_harmonic", "bearing"), _unit,
+                    _gearbox_pool, _gearbox),
+        MachineType("ToyCar", (_LOADS, _MODELS), ("damage", "detune", "missing_harmonic", "rattle"), _unit,
+                    _toycar_pool, _toycar),
         MachineType(
             "valve",
             (AttrSpec("pat", ("00", "01", "02"), ("03",)),),
