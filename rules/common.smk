@@ -8,6 +8,12 @@ from snakemake.utils import validate
 import asdflow
 from asdflow.recipes import BACKENDS, SystemRecipe, check_stage1_reuse
 
+# `--config seeds='[0,1,2]'` arrives as strings in Snakemake 9: accept whole numbers written as text
+if isinstance(config.get("seeds"), list):
+    config["seeds"] = [
+        int(s) if isinstance(s, str) and s.strip().isdigit() else s
+        for s in config["seeds"]
+    ]
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Code versions: a step reruns when the package code it depends on changes.

@@ -70,6 +70,15 @@ def test_stage1_is_trained_once_and_reused(tmp_path, tiny_config):
     assert "system Ba+Ltrp+Ps+Ex: stage1_from 'Ba+Ltrp'" in out and "train.lr" in out, out[-2000:]
 
 
+def test_seeds_from_the_command_line(tmp_path, tiny_config):
+    """`--config seeds='[0,1,2]'` (Snakemake 9 hands the items over as strings) plans 3 seeds."""
+    proc = run_snakemake(tmp_path, "-n", "--config", "systems=[Ba+Ltrp]", "seeds=[0,1,2]",
+                         configfiles=[tiny_config])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seeds = sorted(w.split("seed=")[1].split(",")[0] for r, w in _planned(proc.stdout) if r == "train_embedding")
+    assert seeds == ["0", "1", "2"], seeds
+
+
 def test_labeled_and_unlabeled_trainsets_in_one_run(tmp_path, tiny_config):
     """hide_attributes on (default): the labeled ladder rung L trains on the true attributes,
     its unlabeled twin U never sees one (data steps + the two trainsets only, no training)."""

@@ -100,16 +100,17 @@ class PoolClip:
 
 
 def _machine_family(machine: str) -> Render:
-    """A DCASE machine type with pool parameters, in a factory or ambient background."""
+    """A DCASE machine type with pool parameters (another unit, another speed), mostly recorded
+    in a factory (80 %, either domain's background) at 5-20 dB SNR, else in an ambient one."""
     mtype = MACHINE_TYPES[machine]
 
     def render(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
         x = mtype.synth(rng, mtype.pool_physical(rng), n, sr, None, 1.0).signal
-        if rng.random() < 0.5:
+        if rng.random() < 0.8:
             bg = factory_background(rng, n, sr, "source" if rng.random() < 0.5 else "target")
         else:
             bg = ambient_background(rng, n, sr)
-        return x + bg * 10.0 ** (-rng.uniform(0.0, 20.0) / 20.0)
+        return x + bg * 10.0 ** (-rng.uniform(5.0, 20.0) / 20.0)
 
     return render
 

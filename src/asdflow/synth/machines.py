@@ -1,24 +1,32 @@
 """Machine types: attributes (file-name tails), physical parameters and per-type synthesis.
 
-Each machine type maps its attribute values (``model_M1_load_L2``) to physical parameters and
+Each machine type maps its attribute values (``load_L1_model_M2``) to physical parameters and
 renders a clip from them. The first attribute is the domain-shift parameter: its target-domain
 values are never seen in the source domain. Every clip draws its own small parameter jitter.
 
-What the attributes change (the rotating machines fan, pump, gearbox, ToyCar): ``model`` picks
-a unit *signature* (:func:`variant_signature`): the pattern of the tonal sound over one shaft
-revolution (depths and phases of its 1×..6× shaft-rate modulation, i.e. the sidebands around
-every partial, which only a fine frequency resolution such as the full-clip DFT resolves) and a
-±4 dB pattern of partial levels that keeps the power of every octave. ``load`` shifts the speed by
-a few percent (about half a semitone). Neither changes the level, the spectral tilt or the noise
-of the clip, so attribute identity has no coarse clip-average spectral shortcut; and the faults
-disturb exactly this structure (``imbalance`` adds 1× modulation, ``missing_harmonic`` removes
-a partial, ``detune`` stretches the partials). Seed 000's labelled-vs-unlabelled gap rests on
-that: a net that must tell the units apart learns the structure the faults change. valve and
-slider keep their rhythmic patterns as attributes.
+The rotating machines (fan, pump, gearbox, ToyCar) share one attribute scheme, built so that
+attributes matter for fault detection as they do in DCASE data (issue 15):
 
-Two anomaly kinds change the synthesis itself (:data:`INTERNAL_FAULTS`): ``detune`` (partials
-stretched apart and a drifting speed) and ``missing_harmonic`` (one strong partial almost
-gone). The additive/modulating kinds live in :mod:`asdflow.synth.noise`.
+* ``model`` (M1-M3, both domains) picks a unit *signature* (:func:`variant_signature`, the same
+  for every data seed): a ±4 dB pattern of partial levels that keeps the power of every octave
+  (energy moves between neighbouring partials only) and the unit's tonal pattern over one shaft
+  revolution (depths and phases of its 1×..6× shaft-rate modulation, i.e. sidebands around
+  every partial). Neither changes the clip's level, tilt or octave-band energies: attribute
+  identity has no coarse clip-average spectral shortcut, only fine structure.
+* ``load`` shifts the speed by a few percent: L1 / L2 (source, 3 % apart, about half a
+  semitone) and L3 (target only, 7 % above L1). With the target background this is the domain
+  shift: the same units at another operating point in another room.
+* The faults disturb exactly that structure: ``damage`` (two neighbouring partials trade
+  5-8 dB and one revolution harmonic changes), ``missing_harmonic``, ``imbalance`` (extra 1×
+  modulation) and ``detune`` (stretched partials, drifting speed); one impulsive kind
+  (``bearing`` or ``rattle``) per type keeps a fault that any model can hear.
+
+valve and slider keep their rhythmic patterns as attributes. External-pool machines of the same
+kinds use signatures no DCASE unit has and a wider speed range (:func:`_pool_unit`).
+
+Three anomaly kinds change the synthesis itself (:data:`INTERNAL_FAULTS`): ``detune``,
+``missing_harmonic`` and ``damage``. The additive/modulating kinds live in
+:mod:`asdflow.synth.noise`.
 """
 
 from __future__ import annotations
@@ -177,17 +185,6 @@ def _speed_track(
         depth = severity * rng.uniform(0.025, 0.05) * rng.choice([-1.0, 1.0])
         f *= 1.0 + depth * (0.6 + 0.4 * dsp.smooth_random(rng, n, sr, 1.5))
     return f
-
-
-def _mic(x: np.ndarray, sr: int, position: float) -> np.ndarray:
-    """Microphone position: 1 = near (flat); larger = farther (high-frequency loss + reflection)."""
-    far = position - 1.0
-    if far <= 0.0:
-        return x
-    y = dsp.equalize(x, sr, lambda f: 1.0 / np.sqrt(1.0 + (f / (4000.0 / (1.0 + far))) ** 2))
-    delay = int(0.004 * sr * far)
-    y[delay:] += 0.35 * y[: len(y) - delay]
-    return y * 10.0 ** (-3.0 * far / 20.0)
 
 
 # --------------------------------------------------------------------------- fan
@@ -403,8 +400,9 @@ def _unit(a: dict[str, str]) -> Params:
 
 
 def _pool_unit(rng: np.random.Generator) -> Params:
-    """A machine of the same kind in the external pool: another unit's signature, a wider speed range."""
-    return {"variant": float(_POOL_VARIANT0 + int(rng.integers(0, 50))), "speed": float(rng.uniform(0.8, 1.25))}
+    """A machine of the same kind in the external pool: another unit's signature, speeds from 8 %
+    below L1 to 5 % above L3."""
+    return {"variant": float(_POOL_VARIANT0 + int(rng.integers(0, 50))), "speed": float(rng.uniform(0.92, 1.12))}
 
 
 MACHINE_TYPES: dict[str, MachineType] = {
