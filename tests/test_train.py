@@ -97,3 +97,38 @@ def test_bad_options_are_rejected(trainset, tmp_path):
         TrainConfig.from_dict({"epochz": 3})
     with pytest.raises(ValueError, match="empty"):
         train_model(trainset.iloc[:0], _cfg(), tmp_path / "x.pt", n_samples=SPEC.n_samples, progress=False)
+
+
+def test_epoch_order_shuffle_and_domain_batches():
+    g = torch.Generator().manual_seed(0)
+    is_target = torch.tensor([False] * 40 + [True] * 5)
+    order, steps = train_mod.epoch_order(is_target, 10, g)
+    assert steps == 4 and sorted(order.tolist()) == list(range(45))  # a permutation, 4 full batches
+    order, steps = train_mod.epoch_order(is_target, 10, g, sampler="domain", target_share=0.2)
+    assert steps == 5 and len(order) == 50  # 40 source clips / 8 per batch
+    batches = order.view(steps, 10)
+    assert (is_target[batches].sum(1) == 2).all()  # 2 target clips in every batch (drawn with replacement)
+    src = batches[~is_target[batches]]
+    assert sorted(src.tolist()) == list(range(40))  # every source clip exactly once
+    no_target = torch.zeros(20, dtype=torch.bool)
+    order, steps = train_mod.epoch_order(no_target, 8, g, sampler="domain")
+    assert steps == 2 and sorted(order.tolist()) == list(range(20))  # falls back to shuffling
+
+
+def test_triplet_anchors_option(trainset, tmp_path):
+    full = train_model(trainset, _cfg(epochs=1), tmp_path / "all.pt", n_samples=SPEC.n_samples, progress=False)
+    big = train_model(trainset, _cfg(epochs=1, triplet={"anchors": 64}), tmp_path / "big.pt",
+                      n_samples=SPEC.n_samples, progress=False)
+    for k, v in _weights(tmp_path / "all.pt").items():  # anchors >= batch size = every clip an anchor
+        torch.testing.assert_close(v, _weights(tmp_path / "big.pt")[k], rtol=0, atol=0)
+    assert big["history"][0]["loss"] == full["history"][0]["loss"]
+    few = train_model(trainset, _cfg(epochs=1, triplet={"anchors": 2}), tmp_path / "few.pt",
+                      n_samples=SPEC.n_samples, progress=False)
+    assert few["history"][0]["trp"] > 0 and few["history"][0]["loss"] != full["history"][0]["loss"]
+    with pytest.raises(ValueError, match="anchors"):
+        _cfg(triplet={"anchors": 0})
+    with pytest.raises(ValueError, match="sampler"):
+        _cfg(sampler="balanced")
+    dom = train_model(trainset, _cfg(epochs=1, sampler="domain", target_share=0.25), tmp_path / "dom.pt",
+                      n_samples=SPEC.n_samples, progress=False)
+    assert np.isfinite(dom["history"][0]["loss"])

@@ -32,7 +32,7 @@ from asdflow.losses import SubspaceLoss, choose_partners, mixup, pitch_shift, sa
 from asdflow.nets import build_net
 from asdflow.runtime import select_device, use_job_cpus
 
-__all__ = ["TrainConfig", "TripletConfig", "train_model", "load_model", "pick_device"]
+__all__ = ["TrainConfig", "TripletConfig", "epoch_order", "train_model", "load_model", "pick_device"]
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,30 @@ def _epoch_generators(seed: int, epoch: int, device: torch.device) -> tuple[torc
     return g, np.random.default_rng((seed, epoch, 7))
 
 
+def epoch_order(is_target: torch.Tensor, batch_size: int, generator: torch.Generator, *, sampler: str = "shuffle",
+                target_share: float = 0.2) -> tuple[torch.Tensor, int]:
+    """The clip order of one epoch and its number of steps (batches of ``batch_size``).
+
+    ``shuffle``: a random permutation of all clips, ``len // batch_size`` full batches (one
+    batch when there are fewer clips). ``domain`` (the reference code's DomainBatchSampler):
+    every batch is ``batch_size - t`` source clips, each source clip once per epoch, and
+    ``t = round(batch_size · target_share)`` target-domain clips drawn with replacement; the
+    number of steps is set by the source clips. Without target clips it falls back to shuffle.
+    """
+    n = len(is_target)
+    n_tgt = int(round(batch_size * target_share)) if sampler == "domain" and bool(is_target.any()) else 0
+    if n_tgt and batch_size - n_tgt >= 1:
+        src = torch.nonzero(~is_target).flatten()
+        tgt = torch.nonzero(is_target).flatten()
+        k = batch_size - n_tgt
+        steps = max(1, len(src) // k)
+        src = src[torch.randperm(len(src), generator=generator)]
+        picks = tgt[torch.randint(len(tgt), (steps, n_tgt), generator=generator)]
+        return torch.cat([torch.cat([src[i * k:(i + 1) * k], picks[i]]) for i in range(steps)]), steps
+    steps = max(1, n // batch_size) if n >= batch_size else 1
+    return torch.randperm(n, generator=generator), steps
+
+
 def _build(cfg: TrainConfig, n_samples: int, n_classes: int, device: torch.device):
     torch.manual_seed(cfg.seed)
     model = build_net(cfg.network, n_samples=n_samples, **cfg.net).to(device)
@@ -178,12 +202,8 @@ def train_model(
     trip = cfg.triplet
     p_mix = cfg.effective_mixup_prob
     n = len(trainset)
-    steps = max(1, n // cfg.batch_size) if n >= cfg.batch_size else 1
     is_target = torch.from_numpy((trainset["domain"].astype(str) == "target").to_numpy()) \
         if "domain" in trainset.columns else torch.zeros(n, dtype=torch.bool)
-    n_tgt = int(round(cfg.batch_size * cfg.target_share)) if cfg.sampler == "domain" and is_target.any() else 0
-    if n_tgt:
-        steps = max(1, int((~is_target).sum()) // (cfg.batch_size - n_tgt))
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         model.train()
@@ -191,15 +211,8 @@ def train_model(
         g, rng = _epoch_generators(cfg.seed, epoch, device)
         waves.set_epoch(epoch)
         torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout-free nets: covers mixup/partner draws
-        if n_tgt:  # reference code's DomainBatchSampler: (B - t) source clips + t target clips drawn with replacement
-            src = torch.nonzero(~is_target).flatten()
-            tgt = torch.nonzero(is_target).flatten()
-            src = src[torch.randperm(len(src), generator=g)]
-            picks = tgt[torch.randint(len(tgt), (steps, n_tgt), generator=g)]
-            k = cfg.batch_size - n_tgt
-            order = torch.cat([torch.cat([src[i * k:(i + 1) * k], picks[i]]) for i in range(steps)])
-        else:
-            order = torch.randperm(n, generator=g)
+        order, steps = epoch_order(is_target, cfg.batch_size, g, sampler=cfg.sampler,
+                                   target_share=cfg.target_share)
         loader = DataLoader(
             torch.utils.data.Subset(waves, order.tolist()),
             batch_size=cfg.batch_size,
