@@ -10,12 +10,13 @@ with step_logging(snakemake.log[0], "pseudolabels") as log:  # noqa: F821
     inp, p, out = snakemake.input, snakemake.params, snakemake.output  # noqa: F821
     train = read_table(inp.embeddings, "embeddings").reset_index(drop=True)
     manifest = read_table(inp.manifest, "dcase_manifest").set_index("clip_id").loc[train["clip_id"]].reset_index()
-    true_attr = true_attr_string(manifest).to_numpy()  # visible or hidden: diagnostics and labeled systems
+    attr_series = true_attr_string(manifest)  # visible or hidden: diagnostics and labeled systems
+    true_attr = attr_series.to_numpy()
     machines, domains = train["machine"].to_numpy(), train["domain"].to_numpy()
     if p.method == "oracle":
         pl = oracle_labels(machines, domains, true_attr)
     else:
-        attr = machine_attr_labels(manifest).to_numpy() if p.labels == "machine_attr" else None
+        attr = machine_attr_labels(manifest, attr_series).to_numpy() if p.labels == "machine_attr" else None
         pl = pseudo_labels(stack_embeddings(train), machines, domains, seed=int(snakemake.wildcards.seed),  # noqa: F821
                            attr_labels=attr, **p.options)
     table = train[["clip_id", "machine", "domain"]].assign(pl_cluster=pl["pl_cluster"].to_numpy(),

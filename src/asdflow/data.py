@@ -126,10 +126,11 @@ def true_attr_string(manifest: pd.DataFrame) -> pd.Series:
     return visible.where(visible != "", hidden.astype(str))
 
 
-def machine_attr_labels(manifest: pd.DataFrame) -> pd.Series:
+def machine_attr_labels(manifest: pd.DataFrame, attr: pd.Series | None = None) -> pd.Series:
     """Class names of the labeled condition: ``<machine>_sec<section>_<true attributes>``
-    (``<machine>_sec<section>`` for rows without attributes)."""
-    attr = true_attr_string(manifest)
+    (``<machine>_sec<section>`` for rows without attributes). ``attr``: the rows'
+    :func:`true_attr_string` when the caller has it already."""
+    attr = true_attr_string(manifest) if attr is None else attr
     return manifest["machine"].astype(str) + "_sec" + manifest["section"].astype(str) + attr.map(
         lambda a: f"_{a}" if a else "")
 
@@ -146,8 +147,9 @@ def dcase_trainset(manifest: pd.DataFrame, label_mode: str = "machine") -> pd.Da
     if label_mode == "machine":
         train["label"] = train["machine"]
     elif label_mode == "machine_attr":
-        labels = machine_attr_labels(train)
-        if not (true_attr_string(train) != "").any():
+        attr = true_attr_string(train)
+        labels = machine_attr_labels(train, attr)
+        if not (attr != "").any():
             import logging
 
             logging.getLogger(__name__).warning(
