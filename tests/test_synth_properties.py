@@ -171,3 +171,30 @@ def test_machine_like_pool_clips_resemble_the_machines() -> None:
 
     like, other = nearest(pool_feats(True)), nearest(pool_feats(False))
     assert np.median(like) < np.median(other), (np.median(like), np.median(other))
+
+
+def _band_db(x: np.ndarray, lo: float, hi: float, sr: int = 16000) -> float:
+    power = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(len(x), 1.0 / sr)
+    return float(10.0 * np.log10(power[(f >= lo) & (f < hi)].sum() / power.sum()))
+
+
+def test_dcase_and_resampled_pool_clips_share_the_band_limit() -> None:
+    """The pool is written at another rate (32 kHz) and resampled on loading; the DCASE clips are
+    band-limited at the same cut-off when rendered (an ADC's anti-alias filter).  Without that,
+    the band just below 8 kHz holds noise in every DCASE clip and in no pool clip: a cue that
+    sets every pool clip apart from the machines (the selection then passes almost nothing)."""
+    from asdflow.io.audio import resample
+
+    assert CFG.external_sample_rate != CFG.sample_rate
+    top = (7600.0, 8000.0)
+    dcase = [_band_db(_render(m, "L1", "M1", i), *top) - _band_db(_render(m, "L1", "M1", i), 6000.0, 7000.0)
+             for m in MACHINES for i in range(2)]
+    pool = []
+    for c in (c for c in POOL_CATEGORIES.values() if c.machine_like):
+        x = render_pool_clip(PoolClip(f"id{c.name}", "eval_segments", 0.0, c.labels[0], c.name, True), CFG)
+        y = resample(x.astype(np.float32) / 32768.0, CFG.external_sample_rate, CFG.sample_rate).astype(np.float64)
+        pool.append(_band_db(y, *top) - _band_db(y, 6000.0, 7000.0))
+    # both fall off by the same filter above the cut-off (0.945 x Nyquist = 7.56 kHz)
+    assert max(dcase) < -10.0 and max(pool) < -10.0, (dcase, pool)
+    assert abs(np.median(dcase) - np.median(pool)) < 6.0, (np.median(dcase), np.median(pool))

@@ -10,7 +10,7 @@ import hashlib
 from typing import Callable
 
 import numpy as np
-from scipy.signal import fftconvolve, lfilter
+from scipy.signal import fftconvolve, firwin, lfilter
 
 __all__ = [
     "clip_rng",
@@ -33,6 +33,7 @@ __all__ = [
     "equalize",
     "resonator",
     "gate",
+    "anti_alias",
     "to_pcm16",
 ]
 
@@ -209,3 +210,19 @@ def to_pcm16(x: np.ndarray, rms_dbfs: float, peak: float = 0.99) -> np.ndarray:
     if top > peak:
         y *= peak / top
     return np.round(y * 32767.0).astype(np.int16)
+
+
+def anti_alias(x: np.ndarray, rolloff: float = 0.945, zeros: int = 24) -> np.ndarray:
+    """Band-limit ``x`` as an ADC's anti-alias filter (or a resampler) would.
+
+    A Hann-windowed sinc low-pass at ``rolloff`` times the Nyquist frequency with ``zeros`` zero
+    crossings per side: the same cut-off and length as the sinc resampler the audio loader uses
+    (julius' defaults, 0.945 and 24), so a clip written at the project's rate and a clip written
+    at another rate and resampled on loading end at the same frequency.  Real recordings are
+    band-limited like this; without it the synthetic DCASE clips would carry noise up to the
+    Nyquist frequency that no resampled pool clip has, an artificial cue that sets every pool clip
+    apart from the machines.
+    """
+    half = int(np.ceil(zeros / rolloff))
+    kernel = firwin(2 * half + 1, rolloff, window="hann")
+    return fftconvolve(x, kernel, mode="same")
