@@ -55,7 +55,7 @@ from asdflow.io.cache import AudioCache, build_cache, quantize  # noqa: E402
 from asdflow.schemas import write_table  # noqa: E402
 
 N_MACHINES = 14  # DCASE 2023: 7 dev + 7 eval machine types
-REPS_PER_MACHINE = 26  # 16 source k-means centres + 10 target clips (reference notes §4)
+REPS_PER_MACHINE = 26  # 16 source k-means centres + 10 target clips (docs/reference.md §3.6)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def test_very_short_clips_fall_back_gracefully():
 
 
 def test_reference_layer_sizes_at_18_seconds():
-    """Flatten sizes of the seed-000 code for 288 000 samples (reference notes §1a)."""
+    """Flatten sizes of the seed-000 code for 288 000 samples (docs/reference.md §3.2)."""
     long_cfg = SpectrogramConfig(n_fft=4096)
     short_cfg = SpectrogramConfig(n_fft=128)
     assert (long_cfg.n_bins, long_cfg.n_frames(288000)) == (1997, 141)

@@ -3,7 +3,7 @@
 Definitions follow the official DCASE Task 2 evaluators of 2022-2025
 (``Kota-Dohi/dcase2022_evaluator``, ``nttcslab/dcase2023_task2_evaluator``,
 ``nttcslab/dcase2024_task2_evaluator``; 2025 assumed identical), see
-``/work/shared/notes/formats.md`` §2.2:
+docs/formats.md §2.2:
 
 * ``AUC (domain d)`` of one machine × section uses the normal clips of domain ``d`` plus the
   anomalous clips of **both** domains (mask ``domain == d OR label == anomaly``).
@@ -21,10 +21,10 @@ Definitions follow the official DCASE Task 2 evaluators of 2022-2025
 Undefined cases (only one class among the clips of a mask) give NaN plus a logged warning, as
 recent scikit-learn does, instead of an exception.
 
-Submission files (formats note §2.1): ``anomaly_score_<machine>_section_<XX>_test.csv`` and
+Submission files (docs/formats.md §2.1): ``anomaly_score_<machine>_section_<XX>_test.csv`` and
 ``decision_result_<machine>_section_<XX>_test.csv``, no header, ``basename,value``, one row per
 test file, rows sorted lexicographically by basename. Decisions are ``1`` if ``score >
-threshold`` else ``0``, with one threshold per machine type for both domains (formats note §2.3).
+threshold`` else ``0``, with one threshold per machine type for both domains (docs/formats.md §2.3).
 """
 
 from __future__ import annotations

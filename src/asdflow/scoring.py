@@ -4,8 +4,8 @@ Paper (seed 000 §3.3, eqs. 2-6): per machine type, the source training embeddin
 clustered by k-means (k_so = 16) and the target ones by k_ta-means (k_ta = 10); the anomaly
 score of a test embedding z is ``−max_j cos(z, c_j)`` over all J = k_so + k_ta representatives.
 
-Reference code (``ibkuroyagi/unlabeled-asd train_infer.py``, notes
-``reference-implementation.md`` §4): embeddings L2-normalised, ``KMeans(16, random_state=seed)``
+Reference code (``ibkuroyagi/unlabeled-asd train_infer.py``,
+docs/reference.md §3.6): embeddings L2-normalised, ``KMeans(16, random_state=seed)``
 on source, **every** target training embedding is a representative (with 10 target clips per
 type this is the paper's k_ta = 10), k-means centroids are **not** re-normalised, and the score
 is ``min_j (1 − <z, c_j>)``. Representatives come from the original training clips only.

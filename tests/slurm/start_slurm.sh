@@ -4,7 +4,7 @@
 # Idempotent: when a cluster configured by this script already answers (`sinfo` shows the node
 # idle or mixed), it is reused and nothing is installed or restarted. Otherwise the Debian
 # packages are installed (apt-get), /etc/slurm/slurm.conf and gres.conf are written and munged,
-# slurmctld and slurmd are started directly (no systemd needed). See ../shared/notes/slurm-local.md.
+# slurmctld and slurmd are started directly (no systemd needed). See README.md, "Running on Slurm".
 #
 # - no accounting database: job records come from squeue (MinJobAge keeps finished jobs listed
 #   for 5 minutes) and from the job-completion log /var/log/slurm/jobcomp.log;

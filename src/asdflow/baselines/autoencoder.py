@@ -1,6 +1,6 @@
 """The official DCASE Task 2 autoencoder baseline (``nttcslab/dcase2023_task2_baseline_ae``).
 
-Notes ``reference-implementation.md`` §10. Features: log-mel (n_fft 1024, hop 512, 128 mels)
+See docs/reference.md §5. Features: log-mel (n_fft 1024, hop 512, 128 mels)
 with 5 consecutive frames stacked → 640-d vectors (:mod:`asdflow.baselines.features`). One dense
 autoencoder per machine type, the ``725b304`` network (the one the DCASE task descriptions
 report)::

@@ -1,6 +1,6 @@
 """Log-mel frame features of the official DCASE autoencoder baseline, shared by the frame baselines.
 
-As ``nttcslab/dcase2023_task2_baseline_ae`` (notes ``reference-implementation.md`` §10): log-mel
+As ``nttcslab/dcase2023_task2_baseline_ae`` (docs/reference.md §5): log-mel
 with n_fft 1024, hop 512, 128 mels, power 2, fmin 0, fmax = Nyquist,
 ``20/power·log10(max(mel, eps))``, ``context`` consecutive frames stacked (5 → 640-d). The mel
 filterbank is librosa's default (Slaney mel scale, area-normalised triangles), in numpy. Framing

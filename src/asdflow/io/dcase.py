@@ -1,6 +1,6 @@
 """Ingestion of DCASE Task 2 data (2020–2025) into the ``dcase_manifest`` table.
 
-The file formats are described in ``notes/formats.md`` (§1); this module follows it:
+The file formats are described in docs/formats.md §1; this module follows it:
 
 * :func:`parse_filename` recognises every year's file-name pattern (see :data:`PATTERNS`).
 * :func:`scan_dcase` walks ``<root>/<dataset>/[raw/]<machine>/{train,test,supplemental}/*.wav``,
@@ -12,7 +12,7 @@ Bad input never raises deep inside the scan: a corrupt, empty or too-short wav, 
 name or a malformed attributes row is a *counted skip* in the report (and a log line). Only a
 root that does not look like a DCASE layout at all raises :class:`DcaseLayoutError`.
 
-Conventions (documented choices, see formats.md):
+Conventions (documented choices, see docs/formats.md §1.3 and §1.4):
 
 * 2020 names have no domain; they get ``domain="source"`` (one domain), so the per-domain
   metrics reduce to the 2020 ones. Hidden fields are ``"unknown"``.
@@ -101,7 +101,7 @@ class UnknownFilenameError(ValueError):
     def __init__(self, name: str) -> None:
         super().__init__(
             f"unknown DCASE file-name pattern: {name!r} (known patterns: {', '.join(PATTERNS)}; "
-            "see notes/formats.md §1.3)"
+            "see docs/formats.md §1.3)"
         )
         self.name = name
 
@@ -171,7 +171,7 @@ def parse_filename(name: str) -> ParsedName:
 
 
 def split_attr_tail(tail: str) -> list[tuple[str, str]]:
-    """Best-effort split of an attribute tail into ``(key, value)`` pairs (formats.md §1.4).
+    """Best-effort split of an attribute tail into ``(key, value)`` pairs (docs/formats.md §1.4).
 
     ``""`` and ``noAttribute`` give ``[]``. A tail of ``key_value`` tokens whose keys contain no
     digit (``car_G2_spd_34V``, ``m-n_X``, ``ac_0.03_``) gives those pairs; anything else
@@ -278,7 +278,7 @@ def _read_lines(path: Path) -> list[list[str]]:
 def read_eval_ground_truth(path: Path) -> tuple[dict[tuple[str, str], dict[str, str]], dict[str, Any]]:
     """Read eval ground truth from a folder (or one list file).
 
-    Understands (formats.md §1.7):
+    Understands (docs/formats.md §1.6):
 
     * ``ground_truth_data/ground_truth_<machine>_section_<XX>[_{source,target}]_test.csv``
       (hidden name, 0 normal / 1 anomaly; the 2021 per-domain files also give the domain),
@@ -395,7 +395,7 @@ def _find_machine_dirs(dataset_dir: Path) -> list[Path]:
 def _layout_hint(root: Path, datasets: tuple[str, ...]) -> str:
     return (
         f"expected {root}/<dataset>/raw/<machine>/{{train,test}}/*.wav (the raw/ level is optional) "
-        f"for datasets {list(datasets)}, see notes/formats.md §1.1"
+        f"for datasets {list(datasets)}, see docs/formats.md §1.1"
     )
 
 

@@ -1,6 +1,6 @@
 """Ingestion of the external audio pool (AudioSet, or a plain folder) into manifest shards.
 
-Formats follow ``notes/formats.md`` §3:
+Formats follow docs/formats.md §3:
 
 * :func:`read_segments_csv` reads the official segments lists (``#`` comment lines, ``", "``
   separation, quoted comma-joined mids) and the ``audioset_tagging_cnn`` part files (3 leading
@@ -363,7 +363,7 @@ def scan_audioset(
     One row per segment whose audio is found (see :meth:`AudioIndex.lookup`). A YTID listed
     again (in the same or a later segments file) is kept once, first occurrence wins.
     ``label_mode="first"`` keeps only the first mid of each segment, as the reference code
-    does (formats.md §4.1); ``"all"`` keeps every mid. Mids missing from ``labels`` are kept
+    does (docs/formats.md §3.4); ``"all"`` keeps every mid. Mids missing from ``labels`` are kept
     with the mid as display name and counted. ``probe_audio=False`` skips header reads
     (``duration`` NaN, ``sample_rate``/``channels`` -1) for fast ingestion of huge pools.
 

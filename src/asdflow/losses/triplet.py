@@ -6,7 +6,7 @@
   (``sample_semitones``), the torchaudio recipe the paper cites, in batched torch.
 * Loss (eq. 10-11): ``triplet_loss``.
 
-The public code (``ibkuroyagi/unlabeled-asd train_infer.py``; reference notes §2e) differs in
+The public code (``ibkuroyagi/unlabeled-asd train_infer.py``; docs/reference.md §3.4) differs in
 four places, each available as a named option: partners of the SAME type (``mode="same_type"``),
 an SNR scale that realises α/2 dB (``variant="code"`` of ``snr_mix``), one β per step
 (``per="batch"``), and the loss max(0, γ + (cos_an − cos_ap)/τ) summed over anchors

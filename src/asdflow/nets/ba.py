@@ -6,7 +6,7 @@ giving a 128-d embedding; the three are concatenated to 384-d. Following Wilking
 §2) no layer has a bias term.
 
 Layers follow the public code (``ibkuroyagi/unlabeled-asd multi_resolution_net.py``,
-reference notes §1a), which the paper does not contradict:
+docs/reference.md §3.2), which the paper does not contradict:
 
 * 2-D encoder (both spectrograms): BN per frequency bin → Conv7×7/2 (no padding) → BN → ReLU →
   MaxPool3/2 → 4 stages × 2 pre-activation ResNet blocks with SE (channels c, 2c, 4c, 8c; the

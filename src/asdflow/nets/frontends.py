@@ -3,7 +3,7 @@
 Both front-ends run in float32 with autocast disabled (FFTs in half precision are restricted
 on CUDA and lose accuracy), create nothing on a fixed device, and have no parameters.
 
-Reference behaviour (``ibkuroyagi/unlabeled-asd stft.py``; reference notes §1a):
+Reference behaviour (``ibkuroyagi/unlabeled-asd stft.py``; docs/reference.md §3.2):
 ``torchaudio.transforms.Spectrogram(n_fft, hop_length=n_fft // 2, power=1, normalized=True,
 center=True, pad_mode="reflect")`` with a periodic Hann window, then the bins from the first one
 ≥ 200 Hz up to 8000 Hz inclusive; no log, no temporal mean normalisation. Wilkinghoff's

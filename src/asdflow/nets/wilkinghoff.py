@@ -4,7 +4,7 @@ Paper: a magnitude spectrogram with the temporal mean subtracted ("to remove sta
 information") and the full magnitude spectrum, each through a convolutional branch giving 128-d,
 concatenated to 256-d; 64-ms window with 50 % hop (seed 000 §5.2); no bias terms in any layer.
 
-Code (``wilkinghoff/ssl4asd main_statex+featex.py``, reference notes §1b), used where the papers
+Code (``wilkinghoff/ssl4asd main_statex+featex.py``, docs/reference.md §3.2), used where the papers
 are silent: ``tf.signal.stft(1024, 512, pad_end=False)`` — no centring, no normalisation, all
 513 bins (the 200-8000 Hz arguments are never applied); temporal mean normalisation, then BN per
 bin; a ResNet with a "same"-padded stem, no BN before the first block, and 2×2 "same" max-pool

@@ -1,6 +1,6 @@
 """Writing the synthetic data in the real on-disk formats, and :func:`generate`.
 
-Layout under ``out_dir`` (formats.md §1.3–1.7 and §3.1–3.5)::
+Layout under ``out_dir`` (docs/formats.md §1.3–1.6 and §3.1–3.3)::
 
     dcase/dev_data/raw/<machine>/{train,test}/section_00_<domain>_<split>_<cond>_NNNN_<attrs>.wav
     dcase/dev_data/raw/<machine>/attributes_00.csv          file_name,d1p,d1v,d2p,d2v
