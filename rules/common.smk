@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 import asdflow
+from asdflow.configcheck import check_config
 from asdflow.recipes import BACKENDS, SystemRecipe, check_stage1_reuse
 
 # `--config seeds='[0,1,2]'` arrives as strings in Snakemake 9: accept whole numbers written as text
@@ -14,6 +15,16 @@ if isinstance(config.get("seeds"), list):
         int(s) if isinstance(s, str) and s.strip().isdigit() else s
         for s in config["seeds"]
     ]
+# one short message per invalid key or missing input path, naming the file it was set in, before
+# Snakemake's validation (which fills the defaults but dumps the whole schema on an error)
+_cli_configfiles = [str(f) for f in workflow.config_settings.configfiles]
+check_config(
+    config,
+    Path(workflow.basedir) / "schemas" / "config.schema.yaml",
+    configfiles=[f for f in map(str, workflow.configfiles) if f not in _cli_configfiles]
+    + _cli_configfiles,
+    cli_config=workflow.config_settings.config,
+)
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Code versions: a step reruns when the package code it depends on changes.
@@ -154,6 +165,11 @@ def label_conditions():
 
 def recipe_of(name):
     return SystemRecipe.from_config(name, SYSTEM_DEFS)
+
+
+def systems_using_external():
+    """The requested systems that train on external data (an empty pool is an error for them)."""
+    return sorted(s for s in config["systems"] if recipe_of(s).uses_external)
 
 
 def stage_dir(system, seed, stage):

@@ -68,6 +68,7 @@ rule external_manifest:
         external=external_params(),
         n_shards=N_SHARDS,
         label_mode=config["external_pool"]["label_mode"],
+        required_by=systems_using_external(),
         code=CODE_IO,
     script:
         "../workflow_scripts/external_manifest.py"

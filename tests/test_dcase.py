@@ -222,6 +222,44 @@ def test_read_attributes_csv_variants(tmp_path):
     assert sorted(b["line"] for b in bad) == [5, 6, 7]
 
 
+def test_read_attributes_csv_unterminated_quote_is_reported_with_its_lines(tmp_path):
+    """An unterminated quote swallows the rest of the file into one cell: report it, with the
+    lines lost, instead of reading ``unterminated,spd,10...`` as a file name."""
+    p = tmp_path / "attributes_00.csv"
+    p.write_text('file_name,d1p,d1v\na.wav,spd,1\n"unterminated,spd,10\nb.wav,spd,20\nc.wav,spd,30\n')
+    lines: dict[str, int] = {}
+    got, bad = read_attributes_csv(p, lines)
+    assert got == {"a": [("spd", "1")]} and lines == {"a": 2}
+    assert len(bad) == 1 and bad[0]["line"] == 3
+    assert "unterminated quote" in bad[0]["reason"] and "3-5" in bad[0]["reason"]
+
+
+def test_scan_reports_attribute_rows_without_clip_and_empty_machine_folders(tmp_path):
+    root = tmp_path / "dcase"
+    fan = root / "dev_data" / "fan"
+    _wav(fan / "train" / "section_00_source_train_normal_0000_vel_1.wav")
+    _wav(fan / "test" / "section_00_source_test_normal_0000_vel_1.wav")
+    (fan / "attributes_00.csv").write_text(
+        "file_name,d1p,d1v\n"
+        "fan/train/section_00_source_train_normal_0000_vel_1.wav,vel,1\n"
+        "fan/train/section_00_source_train_normal_0099_vel_9.wav,vel,9\n"
+    )
+    (root / "dev_data" / "pump" / "train").mkdir(parents=True)  # a machine folder with no clips
+    (root / "dev_data" / "pump" / "test").mkdir()
+    valve = root / "dev_data" / "valve"
+    _wav(valve / "test" / "section_00_source_test_normal_0000_pat_1.wav")
+    (valve / "train").mkdir()
+    df, report = scan_dcase(root, datasets=("dev_data",), hide_attributes=False)
+    skips = {s["reason"]: s for s in report["skipped"]}
+    row = skips["attributes_row_without_clip"]
+    assert row["path"].endswith("fan/attributes_00.csv:3") and "normal_0099_vel_9" in row["detail"]
+    assert skips["empty_machine_folder"]["path"].endswith("pump")
+    assert report["skip_counts"]["empty_machine_folder"] == 1
+    assert any("pump" in w and "without any clip" in w for w in report["warnings"])
+    assert any("valve" in w and "no usable training clip" in w for w in report["warnings"])
+    assert set(df["machine"]) == {"fan", "valve"}
+
+
 # --------------------------------------------------------------------------- layout fixture
 
 SR = 16000
@@ -359,7 +397,7 @@ def test_scan_attributes_joined_from_csv_or_tail(scanned):
     # malformed csv row: skipped and counted; the clip falls back to its tail
     assert get("dev_data/fan/test/section_00_source_test_anomaly_0000_m-n_W").attr_string == "m-n=W"
     bad = [s for s in report["skipped"] if s["reason"] == "malformed_attributes_row"]
-    assert len(bad) == 1 and bad[0]["path"].endswith("fan/attributes_00.csv") and "line 5" in bad[0]["detail"]
+    assert len(bad) == 1 and bad[0]["path"].endswith("fan/attributes_00.csv:5") and "name without value" in bad[0]["detail"]
     # noAttribute is no attributes, not an error
     na = get("dev_data/ToyCar/train/section_00_source_train_normal_0001_noAttribute")
     assert na.attr_tail == "noAttribute" and list(na.attributes) == [] and na.attr_string == ""

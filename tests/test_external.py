@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from asdflow.io.external import (
+    check_pool_usable,
     ExternalPoolError,
     assign_shards,
     build_audio_index,
@@ -273,3 +274,20 @@ def test_external_manifest_round_trip(pool, tmp_path):
     assert json.loads((tmp_path / "ext.report.json").read_text())["n_rows"] == 6
     with pytest.raises(ValueError, match="output paths"):
         write_external_manifest(shards, rep, outs[:2], tmp_path / "x.json")
+
+
+def test_pool_matching_no_row_is_an_error_when_a_system_needs_it(pool, tmp_path):
+    """Audio that matches none of the CSV rows: 0 usable clips. Systems that train on external
+    data must not silently run without any; otherwise the report carries a warning."""
+    other = tmp_path / "unrelated_audio"
+    _audio(other / "Ysomethingelse.wav")
+    shards, rep = scan_audioset(pool["segments"], pool["labels"], [other], n_shards=2)
+    assert rep["n_rows"] == 0
+    with pytest.raises(ExternalPoolError, match=r"0 usable clips .*systems \['Ps\+Ex'\] train on external data"):
+        check_pool_usable(rep, ["Ps+Ex"])
+    msg = check_pool_usable(rep, [])
+    assert msg is not None and "0 usable clips" in msg and "1 audio files found" in msg
+    assert msg in rep["warnings"]
+    # a usable pool passes silently
+    _, ok = scan_audioset(pool["segments"], pool["labels"], pool["audio_dirs"], n_shards=2)
+    assert check_pool_usable(ok, ["Ps+Ex"]) is None

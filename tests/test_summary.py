@@ -96,3 +96,20 @@ def test_sd_table_and_ladder_with_stage_diagnostics(long):
     assert diag2["machine_like_share"].isna().all() and diag2["n_ex"].tolist() == [10]
     md = results_markdown(long, conditions, diag)
     assert "Mean ± standard deviation" in md and "## Ladder" in md and "62.50 ± 112.50" in md
+
+
+def test_data_summary_names_empty_machine_folders_and_warnings():
+    import pandas as pd
+
+    from asdflow.summary import data_summary_markdown
+
+    manifest = pd.DataFrame({"dataset": ["dev_data"] * 2, "machine": ["fan"] * 2, "split": ["train", "test"],
+                             "domain": ["source"] * 2, "label": ["normal"] * 2})
+    report = {"root": "/d", "n_files_seen": 2, "skip_counts": {"empty_machine_folder": 1},
+              "machines": {"dev_data": {"fan": {"train": 1, "test": 1}, "pump": {"train": 0, "test": 0}}},
+              "warnings": ["/d/dev_data/pump: machine folder without any clip, machine pump left out of dev_data"]}
+    md = data_summary_markdown(manifest, report, {"n_ok": 2, "n_failed": 0, "clips_per_second": 1.0},
+                               {"n_rows": 0, "n_shards": 1, "warnings": ["the external pool has 0 usable clips"]})
+    assert "without any usable clip (left out): dev_data/pump" in md
+    assert "## Warnings (2;" in md and "- the external pool has 0 usable clips" in md
+    assert "empty_machine_folder" in md

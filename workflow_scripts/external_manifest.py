@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from asdflow.io.external import scan_audioset, scan_plain_folder, write_external_manifest
+from asdflow.io.external import check_pool_usable, scan_audioset, scan_plain_folder, write_external_manifest
 from asdflow.workflow import read_json, step_logging
 
 with step_logging(snakemake.log[0], "external_manifest") as log:  # noqa: F821
@@ -26,6 +26,9 @@ with step_logging(snakemake.log[0], "external_manifest") as log:  # noqa: F821
             Path(labels_csv) if labels_csv else None,
             n_shards=p.n_shards,
         )
+    warning = check_pool_usable(report, p.required_by)  # raises if a requested system needs the pool
+    if warning:
+        log.warning("%s", warning)
     out = snakemake.output  # noqa: F821
     write_external_manifest(shards, report, [Path(x) for x in out.shards], Path(out.report))
     log.info("%d clips in %d shards", sum(len(s) for s in shards), len(shards))

@@ -61,7 +61,22 @@ def data_summary_markdown(
             f"{external_report.get('n_shards', '?')} shards; missing audio: "
             f"{external_report.get('n_missing', '?')}, unreadable: {external_report.get('n_unreadable', '?')}"
         )
+    # machine folders that gave no clip at all are absent from the counts above: name them
+    empty = [f"{ds}/{m}" for ds, machines in dcase_report.get("machines", {}).items()
+             for m, splits in machines.items() if not any(splits.values())]
+    if empty:
+        parts += ["", f"Machine folders without any usable clip (left out): {', '.join(sorted(empty))}"]
+    warnings = list(dcase_report.get("warnings", [])) + list((external_report or {}).get("warnings", []))
+    if warnings:
+        shown = warnings[:_MAX_WARNINGS]
+        parts += ["", f"## Warnings ({len(warnings)}; the reports next to the manifests list every skipped file)", ""]
+        parts += [f"- {w}" for w in shown]
+        if len(warnings) > len(shown):
+            parts.append(f"- ... {len(warnings) - len(shown)} more")
     return "\n".join(parts) + "\n"
+
+
+_MAX_WARNINGS = 20
 
 
 _SPLIT_NAME = {"dev_data": "dev", "eval_data": "eval"}

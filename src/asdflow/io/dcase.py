@@ -199,7 +199,9 @@ def attr_string(pairs: Iterable[tuple[str, str]]) -> str:
 _PAIR_COL = re.compile(r"^d(\d+)([pv])$")
 
 
-def read_attributes_csv(path: Path) -> tuple[dict[str, list[tuple[str, str]]], list[dict[str, Any]]]:
+def read_attributes_csv(
+    path: Path, lines: dict[str, int] | None = None
+) -> tuple[dict[str, list[tuple[str, str]]], list[dict[str, Any]]]:
     """Read one ``attributes_XX.csv``: ``{file stem: [(name, value), ...]}`` and the bad rows.
 
     Rows are keyed by the base name of ``file_name`` without ``.wav``, so ``fan/train/x.wav``,
@@ -207,7 +209,9 @@ def read_attributes_csv(path: Path) -> tuple[dict[str, list[tuple[str, str]]], l
     other columns are ignored. A pair with an empty name and value, or with ``noAttribute`` in
     it, is no pair. Malformed rows (no file name, more cells than the header, half a pair) are
     returned as ``{"path", "line", "reason"}`` and left out; so is a whole file without a
-    ``file_name`` column (``line`` 1).
+    ``file_name`` column (``line`` 1), and a row with an unterminated quote (its cell would run
+    over the following lines, which are then lost too: all of them are reported). ``lines``, when
+    given, receives the line number of every accepted row's file stem.
     """
     bad: list[dict[str, Any]] = []
     out: dict[str, list[tuple[str, str]]] = {}
@@ -215,7 +219,14 @@ def read_attributes_csv(path: Path) -> tuple[dict[str, list[tuple[str, str]]], l
         text = path.read_text(encoding="utf-8-sig", errors="strict")
     except (OSError, UnicodeDecodeError) as exc:
         return out, [{"path": str(path), "line": 0, "reason": f"unreadable attributes csv: {exc}"}]
-    rows = list(csv.reader(io.StringIO(text)))
+    reader = csv.reader(io.StringIO(text))
+    rows: list[list[str]] = []
+    starts: list[int] = []
+    end = 0
+    for row in reader:
+        rows.append(row)
+        starts.append(end + 1)
+        end = reader.line_num
     if not rows:
         return out, []
     header = [h.strip() for h in rows[0]]
@@ -228,8 +239,14 @@ def read_attributes_csv(path: Path) -> tuple[dict[str, list[tuple[str, str]]], l
         if m:
             pairs_idx.setdefault(int(m.group(1)), {})[m.group(2)] = j
     pair_cols = [(d["p"], d["v"]) for _, d in sorted(pairs_idx.items()) if "p" in d and "v" in d]
-    for lineno, row in enumerate(rows[1:], start=2):
+    for lineno, row in zip(starts[1:], rows[1:]):
         if not row or all(not c.strip() for c in row):
+            continue
+        if any("\n" in c or "\r" in c for c in row):
+            last = lineno + sum(c.count("\n") for c in row) - 1
+            bad.append({"path": str(path), "line": lineno,
+                        "reason": f"unterminated quote: the row runs over lines {lineno}-{max(last, lineno)}, "
+                                  "all of them left out"})
             continue
         if len(row) > len(header):
             bad.append({"path": str(path), "line": lineno, "reason": f"{len(row)} cells, header has {len(header)}"})
@@ -260,6 +277,8 @@ def read_attributes_csv(path: Path) -> tuple[dict[str, list[tuple[str, str]]], l
             )
             continue
         out[key] = pairs
+        if lines is not None:
+            lines.setdefault(key, lineno)
     return out, bad
 
 
@@ -500,12 +519,16 @@ def scan_dcase(
     for ds, mdir in machine_dirs:
         machine = mdir.name
         attrs: dict[str, list[tuple[str, str]]] = {}
+        attr_rows: dict[str, str] = {}  # stem -> "csv:line" of the row that gave its attributes
         for csv_path in sorted(mdir.glob("attributes_*.csv")):
-            got, bad = read_attributes_csv(csv_path)
+            line_of: dict[str, int] = {}
+            got, bad = read_attributes_csv(csv_path, line_of)
             for b in bad:
-                skip(csv_path, "malformed_attributes_row", f"line {b['line']}: {b['reason']}")
+                skip(f"{csv_path}:{b['line']}", "malformed_attributes_row", b["reason"])
             for k, v in got.items():
                 attrs.setdefault(k, v)
+                attr_rows.setdefault(k, f"{csv_path}:{line_of.get(k, 0)}")
+        stems_in_folder: set[str] = set()
         if (mdir / "test_rename").is_dir():
             report["warnings"].append(f"{mdir / 'test_rename'}: baseline relabel copies, not read")
         per_split = report["machines"].setdefault(ds, {}).setdefault(machine, {})
@@ -518,6 +541,7 @@ def scan_dcase(
                 key=lambda p: p.name,
             )
             report["n_files_seen"] += len(wavs)
+            stems_in_folder.update(_stem(w.name) for w in wavs)
             n_ok = 0
             for wav in wavs:
                 try:
@@ -608,6 +632,14 @@ def scan_dcase(
                 ):
                     rows[col].append(val)
             per_split[split] = n_ok
+        for stem in sorted(set(attr_rows) - stems_in_folder):
+            skip(attr_rows[stem], "attributes_row_without_clip", f"{stem}: no such .wav in {mdir}")
+        if not stems_in_folder:
+            skip(mdir, "empty_machine_folder", f"no .wav files in {'/'.join(s for s in SPLITS if (mdir / s).is_dir())}")
+            report["warnings"].append(f"{mdir}: machine folder without any clip, machine {machine} left out of {ds}")
+        elif not per_split.get("train"):
+            report["warnings"].append(f"{mdir}: no usable training clip (train: 0), machine {machine} cannot be "
+                                      "trained or scored")
 
     if report["n_files_seen"] == 0:
         dirs = ", ".join(str(d) for _, d in machine_dirs[:5])

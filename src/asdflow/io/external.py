@@ -43,6 +43,7 @@ __all__ = [
     "ExternalPoolError",
     "assign_shards",
     "build_audio_index",
+    "check_pool_usable",
     "read_class_labels",
     "read_segments_csv",
     "scan_audioset",
@@ -578,6 +579,29 @@ def scan_plain_folder(
         report["warnings"].append(f"{len(report['unreadable'])} audio files are unreadable (left out)")
     shards = _finish(cols, report, n_shards, notes)
     return shards, report
+
+
+def check_pool_usable(report: dict[str, Any], required_by: Sequence[str]) -> str | None:
+    """An empty effective pool (no CSV row matched a readable clip) is an error when a requested
+    system trains on external data (``required_by`` names them): it would silently train without
+    any. Otherwise it is a warning, appended to ``report["warnings"]`` and returned."""
+    if report.get("n_rows", 0) > 0:
+        return None
+    facts = [f"{report.get('n_segments', 0)} segment rows read"] if "n_segments" in report else []
+    if "audio_index" in report:
+        facts.append(f"{report['audio_index'].get('n_files', 0)} audio files found")
+    facts.append(f"{report.get('n_missing', 0)} rows without audio")
+    facts.append(f"{report.get('n_unreadable', 0)} unreadable files")
+    if report.get("n_unknown_mids"):
+        facts.append(f"{report['n_unknown_mids']} rows with unknown labels")
+    where = ", ".join(report.get("audio_dirs", [])) or "the audio folders"
+    msg = (f"the external pool has 0 usable clips ({'; '.join(facts)}): no clip under {where} matches a "
+           "row of the segments/labels files (AudioSet audio must be named Y<YTID>.wav/.flac/.ogg or "
+           "<YTID>.*)")
+    if required_by:
+        raise ExternalPoolError(msg + f"; systems {sorted(required_by)} train on external data")
+    report.setdefault("warnings", []).append(msg)
+    return msg
 
 
 def write_external_manifest(
