@@ -23,21 +23,16 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    import pandas as pd
-    import pyarrow.parquet as pq
+    from asdflow.audit import inspect_path
 
-    path = Path(args.path)
-    if not path.exists():
-        print(f"asdflow inspect: {path}: no such file", file=sys.stderr)
-        return 2
-    if path.suffix == ".json":
-        print(path.read_text())
-        return 0
-    print(pq.read_schema(path))
-    df = pq.read_table(path).to_pandas()
-    with pd.option_context("display.max_columns", 30, "display.width", 200):
-        print(f"\n{len(df)} rows\n")
-        print(df.head(args.rows).to_string())
+    return inspect_path(args.path, rows=args.rows, rerun_check=args.rerun_check,
+                        configfiles=args.configfile or (), snakefile=args.snakefile)
+
+
+def _cmd_docs_artifacts(args: argparse.Namespace) -> int:
+    from asdflow.artifacts import artifacts_markdown
+
+    sys.stdout.write(artifacts_markdown())
     return 0
 
 
@@ -49,10 +44,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_cmd_synth)
-    p = sub.add_parser("inspect", help="print the schema and first rows of a parquet artifact (or a JSON report)")
+    p = sub.add_parser(
+        "inspect",
+        help="audit an artifact: what it is, its columns with meanings and a summary, its provenance",
+        description="What an artifact under results/ is (pattern, meaning, rule), what it holds (columns "
+                    "with types, meanings and a summary, first rows; caches, models, reports) and where it "
+                    "came from (Snakemake metadata: rule, params, code version, inputs, log, run time). "
+                    "See docs/artifacts.md.")
     p.add_argument("path")
-    p.add_argument("--rows", type=int, default=10)
+    p.add_argument("--rows", type=int, default=10, help="first rows (lines of text files) to show")
+    p.add_argument("--rerun-check", action="store_true",
+                   help="run `snakemake -n` on the artifact in its workflow dir: up to date, or which jobs "
+                        "would rerun and why")
+    p.add_argument("--configfile", nargs="+", metavar="FILE",
+                   help="config file(s) the run used, for --rerun-check (e.g. configs/ladder.yaml)")
+    p.add_argument("--snakefile", default=None, help="for --rerun-check (default: the repository's Snakefile)")
     p.set_defaults(func=_cmd_inspect)
+    p = sub.add_parser("docs-artifacts", help="print docs/artifacts.md (the artifact registry and schemas)")
+    p.set_defaults(func=_cmd_docs_artifacts)
     args = parser.parse_args(argv)
     return args.func(args)
 
