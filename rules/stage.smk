@@ -243,6 +243,8 @@ rule evaluate:
         mem_mb=mem_mb(2000),
         runtime=runtime_min(15),
     params:
+        # max_fpr, threshold, threshold_q and rules (dcase2020 | dcase2021 | dcase2022+ | auto):
+        # a change reruns this rule and what reads its outputs, nothing upstream
         evaluation=config["evaluation"],
         code=CODE_SCORING,
     script:

@@ -48,6 +48,16 @@ def test_changing_n_max_reruns_only_stage2_selection_and_downstream(tiny_run, ti
     assert not any("system=Ba+Ltrp," in w or "system=GMM" in w or "system=AE" in w for _, w in jobs)
 
 
+def test_changing_evaluation_rules_reruns_only_evaluation(tiny_run, tiny_config, tmp_path):
+    # evaluation.rules is an `evaluate` param: every evaluate job and the tables after it rerun,
+    # no scoring, training or data job
+    override = tmp_path / "rules.yaml"
+    override.write_text("evaluation:\n  rules: dcase2021\n")
+    jobs = dry_run(tiny_run, tiny_config, override)
+    assert {r for r, _ in jobs} == {"evaluate", "summary_table", "plot_auc_by_stage", "all"}, sorted(jobs)
+    assert len([w for r, w in jobs if r == "evaluate"]) > 1  # every system x seed x stage
+
+
 def test_changed_test_clip_embeddings_rerun_only_scoring_evaluation_and_plots(tiny_run, tiny_config, tmp_path):
     work = tmp_path / "copy"
     shutil.copytree(tiny_run, work, symlinks=True)  # keeps mtimes and Snakemake's metadata

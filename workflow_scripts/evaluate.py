@@ -13,6 +13,7 @@ with step_logging(snakemake.log[0], "evaluate") as log:  # noqa: F821
     table, summary = evaluate_scores(scores, out.submission, **snakemake.params.evaluation)  # noqa: F821
     write_table(table, out.metrics, "metrics")
     write_json(summary, out.summary)
+    log.info("evaluation rules: %s (evaluation.rules: %s)", summary["rules"], summary["rules_config"])
     for dataset, s in summary.items():
         if isinstance(s, dict) and "official_score" in s:
             log.info("%s: official score %.4f", dataset, s["official_score"])

@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 
 from asdflow.schemas import read_table
-from asdflow.summary import (aggregate_over_seeds, collect_diagnostics, collect_metrics, ladder_table, paper_tables,
-                             results_markdown)
+from asdflow.summary import (aggregate_over_seeds, collect_diagnostics, collect_metrics, evaluation_rules, ladder_table,
+                             paper_tables, results_markdown)
 from asdflow.workflow import read_json, step_logging
 
 
@@ -30,6 +30,6 @@ with step_logging(snakemake.log[0], "summary_table"):  # noqa: F821
     diagnostics = collect_diagnostics([(*run_of(q), pd.read_csv(q)) for q in inp.quality],
                                       [(*run_of(a), pd.read_csv(a)) for a in inp.audits])
     ladder_table(agg, diagnostics).to_csv(out.ladder, index=False)
-    md = results_markdown(long, p.conditions, diagnostics)
+    md = results_markdown(long, p.conditions, diagnostics, rules=evaluation_rules([r[4] for r in runs]))
     Path(out.md).write_text(md)
     print(md)

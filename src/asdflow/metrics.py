@@ -1,9 +1,10 @@
 """AUC, pAUC and the official DCASE score; DCASE submission files and decision thresholds.
 
-Definitions follow the official DCASE Task 2 evaluators of 2022-2025
-(``Kota-Dohi/dcase2022_evaluator``, ``nttcslab/dcase2023_task2_evaluator``,
-``nttcslab/dcase2024_task2_evaluator``; 2025 assumed identical), see
-docs/formats.md §2.2:
+Three sets of rules (``evaluation.rules``, :data:`RULES`), one per generation of the official
+DCASE Task 2 evaluators, see docs/formats.md §2.2:
+
+``dcase2022+`` (``Kota-Dohi/dcase2022_evaluator``, ``nttcslab/dcase2023_task2_evaluator``,
+``nttcslab/dcase2024_task2_evaluator``; 2025 assumed identical):
 
 * ``AUC (domain d)`` of one machine × section uses the normal clips of domain ``d`` plus the
   anomalous clips of **both** domains (mask ``domain == d OR label == anomaly``).
@@ -11,12 +12,29 @@ docs/formats.md §2.2:
   partial AUC (chance 0.5, maximum 1.0) - over **all** clips of the section. There is one pAUC
   per section; :func:`auc_pauc_table` repeats that value in the source and the target row so the
   table stays one row per machine × section × domain.
-* ``pauc_domain`` is the pAUC over that domain's clips only (normal and anomalous of domain
-  ``d``). The official evaluator does not use it; the DCASE baseline's own report
-  (``pAUC (source)``/``pAUC (target)``) and the reference code print it.
 * Official score = ``scipy.stats.hmean`` of ``[AUC(source) per machine×section] +
   [AUC(target) per machine×section] + [pAUC per machine×section]``, each value floored at
   ``sys.float_info.epsilon`` (:func:`official_score`).
+
+``dcase2021`` (``y-kawagu/dcase2021_task2_evaluator``):
+
+* ``AUC`` and ``pAUC`` per machine × section × domain over **that domain's clips only** (its
+  normal and its anomalous clips).
+* Official score = hmean (values floored at epsilon) of every such AUC and pAUC value (the
+  evaluator's "harmonic mean over all machine types, sections, and domains").
+
+``dcase2020`` (``y-kawagu/dcase2020_task2_evaluator``):
+
+* ``AUC`` and ``pAUC`` per machine id (asdflow's section) over all its test clips; per machine
+  type the evaluator prints the arithmetic mean over ids (its "Average" row,
+  :func:`summary_scores` ``evaluator_rows``).
+* The 2020 evaluator defines no overall score. **asdflow's choice**: hmean (floored at epsilon)
+  of every machine-id AUC and pAUC value, mirroring 2021 and later.
+
+In every rule set ``pauc_domain`` is the pAUC over that domain's clips only (normal and
+anomalous of domain ``d``). The 2022+ evaluators do not use it; the DCASE baseline's own report
+(``pAUC (source)``/``pAUC (target)``) and the reference code print it. ``auto`` picks the rules
+from the test clips' file names (:func:`detect_rules`).
 
 Undefined cases (only one class among the clips of a mask) give NaN plus a logged warning, as
 recent scikit-learn does, instead of an exception.
@@ -32,6 +50,7 @@ from __future__ import annotations
 import csv
 import logging
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -42,11 +61,15 @@ from sklearn.metrics import roc_auc_score
 
 __all__ = [
     "MAX_FPR",
+    "RULES",
     "auc_pauc_table",
     "decision_threshold",
+    "detect_rules",
     "official_score",
     "pauc_mcclish",
+    "resolve_rules",
     "roc_points",
+    "rules_of_name",
     "safe_roc_auc",
     "summary_scores",
     "write_submission",
@@ -58,6 +81,13 @@ log = logging.getLogger(__name__)
 MAX_FPR = 0.1
 #: Floor applied to every value before the harmonic mean (the evaluators' ``sys.float_info.epsilon``).
 EPS = sys.float_info.epsilon
+
+#: ``evaluation.rules`` values: the official evaluators' definitions per year (module docstring).
+RULES = ("dcase2020", "dcase2021", "dcase2022+")
+#: ``evaluation.rules: auto`` picks one of :data:`RULES` from the test clips' names.
+AUTO = "auto"
+#: Rules of tables built before rules existed, and of ``auto`` without any DCASE name.
+DEFAULT_RULES = "dcase2022+"
 
 _DOMAIN_ORDER = {"source": 0, "target": 1}
 TABLE_COLUMNS = ["machine", "section", "domain", "auc", "pauc", "pauc_domain", "n_normal", "n_anomaly"]
@@ -153,6 +183,81 @@ def pauc_mcclish(y_true, y_score, max_fpr: float = MAX_FPR) -> float:
 
 
 # --------------------------------------------------------------------------------------------
+# Which year's rules
+# --------------------------------------------------------------------------------------------
+
+def _check_rules(rules: str) -> str:
+    if rules not in RULES:
+        raise ValueError(f"evaluation rules must be one of {list(RULES)} (or {AUTO!r} where names are "
+                         f"available), got {rules!r}; see docs/formats.md §2.2")
+    return rules
+
+
+def rules_of_name(file_name: str) -> str | None:
+    """The rules whose data layout a DCASE **test**-clip name belongs to; None for a non-DCASE name.
+
+    File-name patterns of ``asdflow.io.dcase.PATTERNS`` (docs/formats.md §1.3):
+    ``dcase2020`` / ``dcase2020_hidden`` (``normal_id_01_00000000``, ``id_05_00000000``) →
+    ``dcase2020``; ``hidden_domain`` (2021 eval, ``section_03_source_test_0000``) and labelled test
+    names **without** an attribute tail (2021 dev, ``section_00_source_test_anomaly_0099``) →
+    ``dcase2021``; every other DCASE name (labelled names with a tail, ``hidden``
+    ``section_00_0000``, ``supplemental``) → ``dcase2022+``. Meant for test clips: 2021 *train*
+    names carry a tail.
+    """
+    from asdflow.io.dcase import UnknownFilenameError, parse_filename  # io.dcase does not import us
+
+    try:
+        parsed = parse_filename(str(file_name))
+    except UnknownFilenameError:
+        return None
+    if parsed.pattern.startswith("dcase2020"):
+        return "dcase2020"
+    if parsed.pattern == "hidden_domain":
+        return "dcase2021"
+    if parsed.pattern in ("labelled", "labelled_nosplit") and not parsed.attr_tail:
+        return "dcase2021"
+    return "dcase2022+"
+
+
+def detect_rules(test_file_names: Iterable[str]) -> str:
+    """``evaluation.rules: auto``: the rules of the year the test clips' names come from.
+
+    Every distinct name is classified by :func:`rules_of_name`; names that are not DCASE names
+    are ignored. No DCASE name at all gives ``dcase2022+`` with a logged warning; names of more
+    than one year are an error (set ``evaluation.rules`` explicitly then).
+    """
+    counts: Counter[str] = Counter()
+    example: dict[str, str] = {}
+    n_other = 0
+    for name in pd.unique(pd.Series(list(test_file_names), dtype=object).astype(str)):
+        rules = rules_of_name(name)
+        if rules is None:
+            n_other += 1
+            continue
+        counts[rules] += 1
+        example.setdefault(rules, name)
+    if not counts:
+        log.warning("evaluation.rules auto: no DCASE test-clip name among %d names -> %s", n_other,
+                    DEFAULT_RULES)
+        return DEFAULT_RULES
+    if len(counts) > 1:
+        found = ", ".join(f"{r} ({counts[r]} names, e.g. {example[r]!r})" for r in RULES if r in counts)
+        raise ValueError(f"evaluation.rules auto: the test clips' names belong to several years' layouts: "
+                         f"{found}; set evaluation.rules to one of {list(RULES)} (docs/formats.md §2.2)")
+    (rules,) = counts
+    log.info("evaluation.rules auto -> %s (%d distinct test names, e.g. %r; %d not DCASE names)",
+             rules, counts[rules], example[rules], n_other)
+    return rules
+
+
+def resolve_rules(rules: str, test_file_names: Iterable[str] | None = None) -> str:
+    """``rules`` itself, or for ``auto`` :func:`detect_rules` of ``test_file_names``."""
+    if rules == AUTO:
+        return detect_rules(test_file_names if test_file_names is not None else [])
+    return _check_rules(rules)
+
+
+# --------------------------------------------------------------------------------------------
 # Per machine × section × domain table
 # --------------------------------------------------------------------------------------------
 
@@ -160,26 +265,33 @@ def _domain_key(d: str) -> tuple[int, str]:
     return (_DOMAIN_ORDER.get(d, 2), d)
 
 
-def auc_pauc_table(scores: pd.DataFrame, max_fpr: float = MAX_FPR) -> pd.DataFrame:
-    """AUC / pAUC per machine × section × domain, as the 2022-2025 official evaluators define them.
+def auc_pauc_table(scores: pd.DataFrame, max_fpr: float = MAX_FPR, rules: str = DEFAULT_RULES) -> pd.DataFrame:
+    """AUC / pAUC per machine × section × domain under one year's official rules.
 
     ``scores`` columns: ``machine``, ``section``, ``domain`` (source/target), ``label``
     (normal/anomaly), ``score`` (higher = more anomalous); optional ``split`` (only ``test``
     rows are used when present) and ``dataset`` (then also a grouping key and an output column,
-    first). Rows whose label is neither ``normal`` nor ``anomaly`` (e.g. hidden eval labels) are
-    dropped with a warning.
+    first); ``file_name`` is needed only for ``rules="auto"``. Rows whose label is neither
+    ``normal`` nor ``anomaly`` (e.g. hidden eval labels) are dropped with a warning.
 
     Output, one row per (dataset ×) machine × section × domain (domains found among that
-    section's clips; source, target first):
+    section's clips; source, target first); ``auc`` and ``pauc`` per ``rules``:
 
-    * ``auc``: normals of this domain + anomalies of **all** domains of the section.
-    * ``pauc``: McClish pAUC (``max_fpr``) over **all** clips of the section - the official
-      pAUC, one value per section, repeated in every domain row of that section.
-    * ``pauc_domain``: McClish pAUC over this domain's clips only (reference code / baseline).
-    * ``n_normal``: normal clips of this domain; ``n_anomaly``: anomalous clips of the section
-      (all domains) - i.e. the two class sizes behind ``auc``.
+    * ``dcase2022+`` (default): ``auc`` = normals of this domain + anomalies of **all** domains
+      of the section; ``pauc`` = McClish pAUC (``max_fpr``) over **all** clips of the section -
+      one value per section, repeated in every domain row of that section.
+    * ``dcase2021``: ``auc`` and ``pauc`` over this domain's clips only.
+    * ``dcase2020``: ``auc`` and ``pauc`` over all clips of the section (machine id; 2020 data
+      has one domain, so one row per section).
+    * ``pauc_domain`` (every rule set): McClish pAUC over this domain's clips only (reference
+      code / baseline; equals ``pauc`` under ``dcase2021``).
+    * ``n_normal`` / ``n_anomaly``: the two class sizes behind ``auc`` - 2022+: normals of this
+      domain / anomalies of the section; 2021: normals / anomalies of this domain; 2020:
+      normals / anomalies of the section.
 
-    Single-class masks give NaN with a logged warning.
+    The rules applied are recorded in ``table.attrs["rules"]`` (read by :func:`official_score`
+    and :func:`summary_scores` when they are not given the rules). Single-class masks give NaN
+    with a logged warning.
     """
     need = ["machine", "section", "domain", "label", "score"]
     missing = [c for c in need if c not in scores.columns]
@@ -188,6 +300,9 @@ def auc_pauc_table(scores: pd.DataFrame, max_fpr: float = MAX_FPR) -> pd.DataFra
     df = scores
     if "split" in df.columns:
         df = df[df["split"] == "test"]
+    if rules == AUTO:
+        rules = resolve_rules(rules, df["file_name"] if "file_name" in df.columns else None)
+    _check_rules(rules)
     known = df["label"].isin(["normal", "anomaly"])
     if not known.all():
         log.warning("auc_pauc_table: dropping %d rows whose label is not normal/anomaly",
@@ -202,20 +317,50 @@ def auc_pauc_table(scores: pd.DataFrame, max_fpr: float = MAX_FPR) -> pd.DataFra
         y = (g["label"].to_numpy() == "anomaly").astype(np.int64)
         s = g["score"].to_numpy(dtype=np.float64)
         dom = g["domain"].astype(str).to_numpy()
-        pauc = safe_roc_auc(y, s, max_fpr, what=f"{name} (all domains)")
-        for d in sorted(set(dom), key=_domain_key):
-            in_d = dom == d
-            m = in_d | (y == 1)
-            rows.append(dict(zip(keys, key)) | {
-                "domain": d,
-                "auc": safe_roc_auc(y[m], s[m], None, what=f"{name} {d}"),
-                "pauc": pauc,
-                "pauc_domain": safe_roc_auc(y[in_d], s[in_d], max_fpr, what=f"{name} {d} only"),
-                "n_normal": int(((y == 0) & in_d).sum()),
-                "n_anomaly": int(y.sum()),
-            })
+        if rules == "dcase2022+":
+            pauc = safe_roc_auc(y, s, max_fpr, what=f"{name} (all domains)")
+            for d in sorted(set(dom), key=_domain_key):
+                in_d = dom == d
+                m = in_d | (y == 1)
+                rows.append(dict(zip(keys, key)) | {
+                    "domain": d,
+                    "auc": safe_roc_auc(y[m], s[m], None, what=f"{name} {d}"),
+                    "pauc": pauc,
+                    "pauc_domain": safe_roc_auc(y[in_d], s[in_d], max_fpr, what=f"{name} {d} only"),
+                    "n_normal": int(((y == 0) & in_d).sum()),
+                    "n_anomaly": int(y.sum()),
+                })
+        elif rules == "dcase2021":
+            for d in sorted(set(dom), key=_domain_key):
+                in_d = dom == d
+                pauc = safe_roc_auc(y[in_d], s[in_d], max_fpr, what=f"{name} {d} only")
+                rows.append(dict(zip(keys, key)) | {
+                    "domain": d,
+                    "auc": safe_roc_auc(y[in_d], s[in_d], None, what=f"{name} {d} only"),
+                    "pauc": pauc,
+                    "pauc_domain": pauc,
+                    "n_normal": int(((y == 0) & in_d).sum()),
+                    "n_anomaly": int(((y == 1) & in_d).sum()),
+                })
+        else:  # dcase2020
+            auc = safe_roc_auc(y, s, None, what=f"{name} (all clips)")
+            pauc = safe_roc_auc(y, s, max_fpr, what=f"{name} (all clips)")
+            domains = sorted(set(dom), key=_domain_key)
+            for d in domains:
+                in_d = dom == d
+                rows.append(dict(zip(keys, key)) | {
+                    "domain": d,
+                    "auc": auc,
+                    "pauc": pauc,
+                    "pauc_domain": pauc if len(domains) == 1
+                    else safe_roc_auc(y[in_d], s[in_d], max_fpr, what=f"{name} {d} only"),
+                    "n_normal": int((y == 0).sum()),
+                    "n_anomaly": int(y.sum()),
+                })
     table = pd.DataFrame(rows, columns=out_cols)
-    return table.astype({"n_normal": "int64", "n_anomaly": "int64"})
+    table = table.astype({"n_normal": "int64", "n_anomaly": "int64"})
+    table.attrs["rules"] = rules
+    return table
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,6 +371,11 @@ def _section_keys(table: pd.DataFrame) -> list[str]:
     return (["dataset"] if "dataset" in table.columns else []) + ["machine", "section"]
 
 
+def _table_rules(table: pd.DataFrame, rules: str | None) -> str:
+    """The rules given, else those recorded by :func:`auc_pauc_table`, else ``dcase2022+``."""
+    return _check_rules(rules if rules is not None else table.attrs.get("rules", DEFAULT_RULES))
+
+
 def _official_parts(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(AUC source values, AUC target values, AUC of other domains, pAUC once per section)."""
     src = table.loc[table["domain"] == "source", "auc"].to_numpy(dtype=float)
@@ -233,6 +383,22 @@ def _official_parts(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.nda
     other = table.loc[~table["domain"].isin(["source", "target"]), "auc"].to_numpy(dtype=float)
     pauc = table.groupby(_section_keys(table), sort=True)["pauc"].first().to_numpy(dtype=float)
     return src, tgt, other, pauc
+
+
+def _score_values(table: pd.DataFrame, rules: str) -> tuple[np.ndarray, np.ndarray]:
+    """(AUC values, pAUC values) that enter the official score under ``rules``.
+
+    2022+: AUC of every row (source, target, other domains), pAUC once per section. 2021: AUC
+    and pAUC of every row (machine × section × domain). 2020: AUC and pAUC once per section
+    (machine id; the table repeats them per domain row when there is more than one).
+    """
+    if rules == "dcase2022+":
+        src, tgt, other, pauc = _official_parts(table)
+        return np.concatenate([src, tgt, other]), pauc
+    if rules == "dcase2021":
+        return table["auc"].to_numpy(dtype=float), table["pauc"].to_numpy(dtype=float)
+    per_section = table.groupby(_section_keys(table), sort=True)[["auc", "pauc"]].first()
+    return per_section["auc"].to_numpy(dtype=float), per_section["pauc"].to_numpy(dtype=float)
 
 
 def _hmean(values: Sequence[float] | np.ndarray, nan_policy: str = "propagate") -> float:
@@ -257,40 +423,72 @@ def _amean(values, nan_policy: str = "propagate") -> float:
     return float(np.mean(v)) if v.size else float("nan")
 
 
-def official_score(table: pd.DataFrame, nan_policy: str = "propagate") -> float:
-    """Official DCASE 2022-2025 score of an :func:`auc_pauc_table` result.
+def official_score(table: pd.DataFrame, nan_policy: str = "propagate", rules: str | None = None) -> float:
+    """Official DCASE score of an :func:`auc_pauc_table` result under ``rules``.
 
-    ``hmean(max(eps, [AUC_source...] + [AUC_target...] + [pAUC per machine×section]))``: the
-    pAUC enters **once per section** (the table repeats it per domain). Sections with a domain
-    other than source/target (e.g. 2020-style ``unknown``) contribute that AUC too.
+    ``rules`` defaults to the table's ``attrs["rules"]``, else ``dcase2022+``; it must be the
+    rules the table was built with.
+
+    * ``dcase2022+``: ``hmean(max(eps, [AUC_source...] + [AUC_target...] + [pAUC per
+      machine×section]))``: the pAUC enters **once per section** (the table repeats it per
+      domain). Sections with a domain other than source/target contribute that AUC too.
+    * ``dcase2021``: hmean of the AUC and the pAUC of every machine × section × domain row.
+    * ``dcase2020`` (asdflow's choice; the 2020 evaluator defines no overall score): hmean of
+      the AUC and the pAUC of every machine id (section).
+
     ``nan_policy="propagate"`` (default, as the evaluator) returns NaN if any value is NaN;
     ``"omit"`` drops NaN values with a warning. Compute one score per dataset (dev / eval):
     this function pools every row it is given.
     """
-    src, tgt, other, pauc = _official_parts(table)
-    return _hmean(np.concatenate([src, tgt, other, pauc]), nan_policy)
+    rules = _table_rules(table, rules)
+    if rules == "dcase2022+":
+        src, tgt, other, pauc = _official_parts(table)
+        return _hmean(np.concatenate([src, tgt, other, pauc]), nan_policy)
+    aucs, paucs = _score_values(table, rules)
+    return _hmean(np.concatenate([aucs, paucs]), nan_policy)
 
 
-def summary_scores(table: pd.DataFrame, nan_policy: str = "propagate") -> dict:
+def _evaluator_rows(table: pd.DataFrame, rules: str, nan_policy: str) -> dict:
+    """Per machine type, the summary rows the 2020 / 2021 evaluator prints below its AUC/pAUC rows."""
+    out = {}
+    for m, g in table.groupby("machine", sort=True):
+        aucs, paucs = _score_values(g, rules)
+        if rules == "dcase2020":  # "Average": numpy.mean over the machine's ids
+            out[str(m)] = {"Average": {"auc": _amean(aucs, nan_policy), "pauc": _amean(paucs, nan_policy)}}
+        else:  # 2021: over the machine's sections × domains, hmean with the epsilon floor
+            out[str(m)] = {"arithmetic mean": {"auc": _amean(aucs, nan_policy), "pauc": _amean(paucs, nan_policy)},
+                           "harmonic mean": {"auc": _hmean(aucs, nan_policy), "pauc": _hmean(paucs, nan_policy)}}
+    return out
+
+
+def summary_scores(table: pd.DataFrame, nan_policy: str = "propagate", rules: str | None = None) -> dict:
     """Official score and the evaluator's summary rows for an :func:`auc_pauc_table` result.
 
-    Keys: ``official_score``; ``auc_hmean`` / ``auc_amean`` (over all source and target AUC
-    values); ``pauc_hmean`` / ``pauc_amean`` (one pAUC per section); ``auc_source_hmean``,
-    ``auc_target_hmean``, ``auc_source_amean``, ``auc_target_amean``;
+    Keys: ``rules`` (the rules applied; ``rules`` argument, else the table's ``attrs``, else
+    ``dcase2022+``); ``official_score`` (:func:`official_score`); ``auc_hmean`` / ``auc_amean``
+    (over the AUC values of the official score); ``pauc_hmean`` / ``pauc_amean`` (over its pAUC
+    values: one per section for 2022+ and 2020, one per section × domain for 2021);
+    ``auc_source_hmean``, ``auc_target_hmean``, ``auc_source_amean``, ``auc_target_amean`` (AUC of
+    the source / target rows; 2020 has only source rows, its target values are NaN);
     ``pauc_domain_source_hmean`` / ``pauc_domain_target_hmean`` (per-domain pAUC, baseline
-    style); ``per_machine``: ``{machine: hmean(its AUC_source, AUC_target, pAUC values)}`` (the
-    reference code's per-machine "official score"); ``n_sections``. Harmonic means floor values
-    at machine epsilon, as the evaluator does.
+    style); ``per_machine``: ``{machine: official score of that machine's rows}`` (the reference
+    code's per-machine "official score"); ``n_sections``. Under ``dcase2020`` and ``dcase2021``
+    also ``evaluator_rows``: ``{machine: {row: {"auc", "pauc"}}}``, the evaluator's per-machine
+    rows - 2020 ``Average`` (arithmetic mean over ids), 2021 ``arithmetic mean`` and ``harmonic
+    mean`` (over sections × domains). Harmonic means floor values at machine epsilon, as the
+    evaluator does.
     """
-    src, tgt, other, pauc = _official_parts(table)
-    aucs = np.concatenate([src, tgt, other])
+    rules = _table_rules(table, rules)
+    src = table.loc[table["domain"] == "source", "auc"].to_numpy(dtype=float)
+    tgt = table.loc[table["domain"] == "target", "auc"].to_numpy(dtype=float)
+    aucs, pauc = _score_values(table, rules)
     pd_src = table.loc[table["domain"] == "source", "pauc_domain"].to_numpy(dtype=float) \
         if "pauc_domain" in table.columns else np.array([])
     pd_tgt = table.loc[table["domain"] == "target", "pauc_domain"].to_numpy(dtype=float) \
         if "pauc_domain" in table.columns else np.array([])
-    per_machine = {str(m): official_score(g, nan_policy) for m, g in table.groupby("machine", sort=True)}
-    return {
-        "official_score": official_score(table, nan_policy),
+    per_machine = {str(m): official_score(g, nan_policy, rules) for m, g in table.groupby("machine", sort=True)}
+    out = {
+        "official_score": official_score(table, nan_policy, rules),
         "auc_hmean": _hmean(aucs, nan_policy),
         "auc_amean": _amean(aucs, nan_policy),
         "pauc_hmean": _hmean(pauc, nan_policy),
@@ -302,9 +500,12 @@ def summary_scores(table: pd.DataFrame, nan_policy: str = "propagate") -> dict:
         "pauc_domain_source_hmean": _hmean(pd_src, nan_policy),
         "pauc_domain_target_hmean": _hmean(pd_tgt, nan_policy),
         "per_machine": per_machine,
-        "n_sections": int(len(pauc)),
+        "n_sections": int(table.groupby(_section_keys(table)).ngroups),
+        "rules": rules,
     }
-
+    if rules != "dcase2022+":
+        out["evaluator_rows"] = _evaluator_rows(table, rules, nan_policy)
+    return out
 
 # --------------------------------------------------------------------------------------------
 # Decision threshold and submission files

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["aggregate_over_seeds", "collect_diagnostics", "collect_metrics", "data_summary_markdown",
-           "frame_to_markdown", "ladder_table", "paper_tables", "results_markdown", "sd_table"]
+           "evaluation_rules", "frame_to_markdown", "ladder_table", "paper_tables", "results_markdown", "sd_table"]
 
 
 def frame_to_markdown(df: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
@@ -250,18 +250,45 @@ def paper_tables(agg: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return wide({"official_score": ""}), wide({"auc_source": "source", "auc_target": "target"})
 
 
+def evaluation_rules(summaries: list[Mapping[str, Any]]) -> str:
+    """The ``rules`` recorded in metrics summaries (``metrics_summary.json``), comma-joined in
+    first-seen order; ``""`` when none records any (summaries written before rules existed)."""
+    seen = [s["rules"] for s in summaries if isinstance(s, Mapping) and isinstance(s.get("rules"), str)]
+    return ", ".join(dict.fromkeys(seen))
+
+
+#: How each rule set's official score is formed (asdflow.metrics, docs/formats.md §2.2).
+_RULES_SCORE = {
+    "dcase2022+": "official score = harmonic mean of source AUC, target AUC and pAUC, the pAUC over both "
+                  "domains of a section",
+    "dcase2021": "official score = harmonic mean of the AUC and pAUC of every machine × section × domain, "
+                 "each on that domain's clips only",
+    "dcase2020": "official score = harmonic mean of the AUC and pAUC of every machine id (asdflow's choice: "
+                 "the 2020 evaluator defines no overall score); 2020 has no target domain",
+}
+
+
 def results_markdown(long: pd.DataFrame, conditions: Mapping[str, str] | None = None,
-                     diagnostics: pd.DataFrame | None = None) -> str:
+                     diagnostics: pd.DataFrame | None = None, rules: str | None = None) -> str:
     """The results page: overall scores (mean ± variance, and mean ± sd), the ladder with the
-    stage >= 2 diagnostics, Table 2 and Table A.1 shapes, per-machine AUCs (%)."""
+    stage >= 2 diagnostics, Table 2 and Table A.1 shapes, per-machine AUCs (%).
+
+    ``rules``: the evaluation rules of the runs (:func:`evaluation_rules`); when given, the
+    header names them and says how their official score is formed."""
     agg = aggregate_over_seeds(long, conditions)
     rows = []
     for (system, stage, split), g in agg.groupby(["system", "stage", "split"], sort=False):
         cells = {_METRIC_NAMES[r.metric]: _mean_var(r.mean, r.var) for r in g.itertuples(index=False)}
         rows.append({"system": system, "stage": stage, "split": split, "seeds": int(g["n_seeds"].max()), **cells})
     table2, table_a1 = paper_tables(agg)
-    parts = ["# Results (%)", "", "Mean ± variance over seeds (harmonic means over machine types; official "
-             "score = harmonic mean of source AUC, target AUC and pAUC).", "",
+    if rules:
+        how = "; ".join(f"`{r}`: {_RULES_SCORE.get(r, 'see docs/formats.md §2.2')}" for r in rules.split(", "))
+        header = [f"Evaluation rules (`evaluation.rules`, docs/formats.md §2.2): {how}.", "",
+                  "Mean ± variance over seeds (harmonic means over machine types).", ""]
+    else:
+        header = ["Mean ± variance over seeds (harmonic means over machine types; official "
+                  "score = harmonic mean of source AUC, target AUC and pAUC).", ""]
+    parts = ["# Results (%)", "", *header,
              frame_to_markdown(pd.DataFrame(rows)), "",
              "## Mean ± standard deviation over seeds", "", frame_to_markdown(sd_table(agg)), "",
              "## Ladder (dev; mean ± sd over seeds)", "",

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from asdflow.data import attach_cache_rows, dcase_trainset
-from asdflow.metrics import auc_pauc_table, decision_threshold, summary_scores, write_submission
+from asdflow.metrics import auc_pauc_table, decision_threshold, resolve_rules, summary_scores, write_submission
 from asdflow.recipes import SystemRecipe
 from asdflow.schemas import validate_frame
 
@@ -169,19 +169,26 @@ def frame_baseline_scores(model, backend: str, manifest: pd.DataFrame, cache_npy
 
 def evaluate_scores(
     scores: pd.DataFrame, submission_dir: str | Path, *, max_fpr: float = 0.1, threshold: str = "gamma",
-    threshold_q: float = 0.9
+    threshold_q: float = 0.9, rules: str = "auto"
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Official metrics per dataset × machine × section × domain, summaries, submission files.
 
+    ``rules`` (``evaluation.rules``): ``dcase2020`` | ``dcase2021`` | ``dcase2022+`` | ``auto``
+    (from the test clips' ``file_name``, :func:`asdflow.metrics.detect_rules`); one rule set for
+    every dataset, docs/formats.md §2.2. The summary records it: top-level ``rules`` (applied)
+    and ``rules_config`` (as configured), and ``rules`` in every dataset's summary.
+
     Decision thresholds: one per machine type from its normal training scores (``threshold``
-    gamma fit or percentile at ``threshold_q``), as the DCASE baseline does.
+    gamma fit or percentile at ``threshold_q``), as the DCASE baseline does. The submission
+    files have the 2022-2025 form whatever the rules (docs/formats.md §2.1).
     """
     test = scores[scores["split"] == "test"]
-    table = auc_pauc_table(test, max_fpr=max_fpr)
+    applied = resolve_rules(rules, test["file_name"] if "file_name" in test.columns else None)
+    table = auc_pauc_table(test, max_fpr=max_fpr, rules=applied)
     table = pd.DataFrame(validate_frame(table, "metrics").to_pandas())
-    summary: dict[str, Any] = {}
+    summary: dict[str, Any] = {"rules": applied, "rules_config": rules}
     for dataset, g in table.groupby("dataset"):
-        summary[dataset] = summary_scores(g)
+        summary[dataset] = summary_scores(g, rules=applied)
     train = scores[scores["split"] == "train"]
     thresholds = {
         m: decision_threshold(g["score"].to_numpy(), method=threshold, q=threshold_q)
