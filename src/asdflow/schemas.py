@@ -160,12 +160,14 @@ METRICS = pa.schema(
         _col("dataset", _STR, "dev_data | eval_data"),
         _col("machine", _STR, "machine type"),
         _col("section", _STR, "section id"),
-        _col("domain", _STR, "source | target"),
-        _col("auc", pa.float64(), "AUC of that domain's test clips (normal vs anomaly)"),
-        _col("pauc", pa.float64(), "official: over both domains of the section"),
+        _col("domain", _STR, "source | target (2020 rules: the one domain of the data)"),
+        _col("auc", pa.float64(), "AUC under evaluation.rules: 2022+ = that domain's normals vs the anomalies of both "
+             "domains; 2021 = that domain's clips only; 2020 = all clips of the machine id"),
+        _col("pauc", pa.float64(), "official pAUC (max_fpr 0.1): 2022+ and 2020 = all clips of the section; 2021 = that "
+             "domain's clips only"),
         _col("pauc_domain", pa.float64(), "that domain's clips only (reference code's report)"),
-        _col("n_normal", pa.int64(), "normal test clips in the domain"),
-        _col("n_anomaly", pa.int64(), "anomalous test clips in the domain"),
+        _col("n_normal", pa.int64(), "normal test clips behind auc"),
+        _col("n_anomaly", pa.int64(), "anomalous test clips behind auc (2022+: of both domains)"),
     ]
 )
 
