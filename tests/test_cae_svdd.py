@@ -198,6 +198,11 @@ def test_generalized_and_per_machine_models_validation_and_no_domains(data):
         fit_cae_svdd_baseline(train, SR, **TINY, domains_by_machine={"toy": np.zeros(3)}, seed=0)
     with pytest.raises(ValueError):
         fit_cae_svdd_baseline(train, SR, **{**TINY, "patch_frames": 20}, seed=0)
+    with pytest.raises(KeyError):
+        fit_cae_svdd_baseline(two, SR, **TINY, domains_by_machine={"a": np.zeros(12)}, seed=0)
+    mixed = fit_cae_svdd_baseline(two, SR, **{**TINY, "epochs": 1},
+                                  domains_by_machine={"a": np.array([0] * 9 + [1] * 3), "b": None}, seed=0)
+    assert "adv" in mixed.history["a"][-1]  # domains of a (b's clips count as source)
     # whole-clip input (patch_frames None, the paper): 32 frames of a 1-s clip → width 32
     whole = fit_cae_svdd_baseline(train, SR, **{**TINY, "epochs": 1, "patch_frames": None},
                                   domains_by_machine={"toy": np.array(["source"] * 20 + ["target"] * 4)}, seed=0)

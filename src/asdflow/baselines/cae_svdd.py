@@ -76,7 +76,9 @@ Further *asdflow choices*:
   Every patch carries its clip's class and domain; a clip's score is the mean over its patches
   (= Eq. 9 over the clip when the patches tile it).
 * **Domains**: ``domains_by_machine`` gives 0/1 (or "source"/"target") per training clip,
-  aligned with ``waves_by_machine``. When it is ``None``, when a model sees one domain only, or
+  aligned with ``waves_by_machine``; a machine type's entry may be ``None`` (domains unknown, e.g.
+  DCASE 2020): its clips then count as source in a machine-generalized model that has domains
+  from other machine types. When it is ``None``, when a model sees one domain only, or
   with ``domain_head=False`` (ablation: CAE + Deep SVDD without DANN) the domain head is
   disabled: no step 1, no ``L_adv``; oversampling then balances the classes only (or classes ×
   domains when domains are given and only the head is switched off).
@@ -402,6 +404,8 @@ def _domains(machine: str, domains_by_machine: Mapping[str, np.ndarray] | None, 
         return None
     if machine not in domains_by_machine:
         raise KeyError(f"domains_by_machine has no entry for machine type {machine!r}")
+    if domains_by_machine[machine] is None:
+        return None
     raw = np.asarray(domains_by_machine[machine])
     if len(raw) != n:
         raise ValueError(f"domains_by_machine[{machine!r}]: {len(raw)} domains for {n} training clips")
