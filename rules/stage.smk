@@ -1,5 +1,5 @@
 # Per-stage steps of every system. Embedding systems: trainset -> model -> embeddings_{train,test}
-# -> representatives + train_scores -> test_scores -> metrics. Frame baselines (gmm, autoencoder):
+# -> representatives + train_scores -> test_scores -> metrics. Frame baselines (gmm, autoencoder, cae_svdd):
 # baseline.pkl -> train_scores + test_scores -> metrics.
 # Artifacts: results/<system>/seed<k>/stage<m>/...  Backends are chosen by the system's recipe
 # (wildcard constraints below), so the summary and evaluation rules treat every system alike.

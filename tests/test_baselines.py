@@ -108,6 +108,28 @@ def test_baseline_registry_rejects_unknown_names_and_options():
         get_baseline("gmm").fit({"toy": np.zeros((2, SR), np.float32)}, SR, {"n_components": 2, "epochs": 3}, 0)
 
 
+def test_cae_svdd_is_registered_and_gets_the_domains(monkeypatch):
+    """The seed-004 backend registers like gmm/autoencoder; the training clips' domains reach
+    its fit function (only backends whose fit takes them), never as a config option."""
+    from asdflow import baselines
+
+    cae = get_baseline("cae_svdd")
+    assert cae.uses_domains and "domains_by_machine" not in cae.options and "seed" not in cae.options
+    assert {"epochs", "nu", "grl_lambda", "score"} <= set(cae.options)
+    assert not get_baseline("gmm").uses_domains
+    seen = {}
+
+    def fake_fit(waves, sr, *, epochs=1, domains_by_machine=None, seed=0):
+        seen.update(domains=domains_by_machine, seed=seed)
+        return "model"
+
+    monkeypatch.setitem(baselines.BASELINES, "fake", baselines.Baseline("fake", fake_fit, lambda m, w: {}))
+    dom = {"toy": np.array([0, 0, 1])}
+    assert get_baseline("fake").fit({"toy": np.zeros((3, SR), np.float32)}, SR, {"epochs": 2}, 7,
+                                    domains_by_machine=dom) == "model"
+    assert seen["domains"] is dom and seen["seed"] == 7
+
+
 def test_recipe_rejects_unknown_backends_and_staged_baselines():
     from asdflow.recipes import SystemRecipe
 

@@ -117,7 +117,7 @@ def test_stage1_artifacts(tiny_run):
     reps = read_table(stage / "representatives.parquet", "representatives")
     # per machine: k_source=4 source centres + every (3) target training clip
     assert reps.groupby("machine").size().to_dict() == {"ToyCar": 7, "fan": 7}
-    for system in ("Ba+Ltrp", "GMM", "AE"):
+    for system in ("Ba+Ltrp", "GMM", "AE", "CAE-DANN-SVDD"):
         d = r / system / "seed0/stage1"
         for split in ("train", "test"):
             scores = read_table(d / f"{split}_scores.parquet", "scores")
@@ -133,13 +133,15 @@ def test_stage1_artifacts(tiny_run):
         assert len(rows) == 8 and all(r.split(",")[1] in ("0", "1") for r in rows)
     long = pd.read_csv(r / "summary/metrics.csv")
     assert {"system", "seed", "stage", "split", "machine", "section", "domain", "auc", "pauc"} <= set(long.columns)
-    assert set(long["system"]) == {"Ba+Ltrp", "GMM", "AE", "Ba+Ltrp+Ps+Ex"}
+    assert set(long["system"]) == {"Ba+Ltrp", "GMM", "AE", "CAE-DANN-SVDD", "Ba+Ltrp+Ps+Ex"}
     assert long.loc[long["machine"] == "ALL", "official_score"].notna().all()
     table = (r / "summary/table.md").read_text()
     assert "Ba+Ltrp" in table and "GMM" in table and "AE" in table and "official score" in table
     # the frame baselines went through the same generic rules, with their own fitted models
     from asdflow.baselines import load_baseline_model
     assert set(load_baseline_model(r / "AE/seed0/stage1/baseline.pkl", "autoencoder").states) == {"ToyCar", "fan"}
+    cae = load_baseline_model(r / "CAE-DANN-SVDD/seed0/stage1/baseline.pkl", "cae_svdd")
+    assert set(cae.states) == {"ToyCar", "fan"}  # one shared model (paper 004), keyed per machine type
 
 
 def test_stage2_artifacts_of_the_iterative_system(tiny_run):
@@ -194,7 +196,7 @@ def test_summary_tables_and_report(tiny_run, tiny_config):
     table2, table_a1 = pd.read_csv(r / "table2.csv"), pd.read_csv(r / "table_a1.csv")
     assert list(table2.columns) == ["condition", "system", "stage", "dev"]
     assert list(table_a1.columns) == ["condition", "system", "stage", "dev source", "dev target"]
-    assert len(table2) == len(table_a1) == 5  # Ba+Ltrp, GMM, AE (stage 1) + Ba+Ltrp+Ps+Ex stages 1, 2
+    assert len(table2) == len(table_a1) == 6  # Ba+Ltrp, GMM, AE, CAE-DANN-SVDD + Ba+Ltrp+Ps+Ex stages 1, 2
     agg = pd.read_csv(r / "aggregate.csv")
     assert set(agg["metric"]) == {"official_score", "auc_source", "auc_target", "pauc"}
     assert "sd" in agg.columns

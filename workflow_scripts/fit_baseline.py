@@ -1,4 +1,4 @@
-"""Adapter for rule fit_baseline: fit a frame baseline (gmm, autoencoder) per machine type."""
+"""Adapter for rule fit_baseline: fit a frame baseline (gmm, autoencoder, cae_svdd)."""
 
 import torch
 

@@ -175,7 +175,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact(f"{_STAGE}/test_scores.parquet", ("score_test", "score_baseline"),
              "anomaly score of every test clip", "stage", schema="scores"),
     Artifact(f"{_STAGE}/baseline.pkl", ("fit_baseline",),
-             "fitted frame baseline (GMM or DCASE autoencoder), one model per machine type (pickle)", "stage"),
+             "fitted frame baseline (GMM, DCASE autoencoder: one model per machine type; CAE-DANN-SVDD) (pickle)", "stage"),
     Artifact(f"{_STAGE}/metrics.parquet", ("evaluate",),
              "AUC and pAUC per dataset x machine x section x domain (docs/formats.md §2.2)", "stage",
              schema="metrics"),

@@ -135,7 +135,8 @@ def _waves_by_machine(clips: pd.DataFrame, cache) -> dict[str, np.ndarray]:
 def fit_frame_baseline(manifest: pd.DataFrame, cache_npy: str | Path, backend: str, options: Mapping[str, Any],
                        sample_rate: int, seed: int):
     """Fit a frame-feature baseline (:data:`asdflow.baselines.BASELINES`: ``gmm``,
-    ``autoencoder``) per machine type on the manifest's training clips."""
+    ``autoencoder``, ``cae_svdd``) on the manifest's training clips, per machine type; backends
+    that use domains get each clip's (0 source, 1 target; None for a machine with unknown domains)."""
     from asdflow.baselines import get_baseline
     from asdflow.io.cache import AudioCache
 
@@ -143,8 +144,10 @@ def fit_frame_baseline(manifest: pd.DataFrame, cache_npy: str | Path, backend: s
     train = clips[clips["split"] == "train"]
     if train.empty:
         raise ValueError(f"{backend} baseline: the manifest has no decodable training clips")
+    domains = {str(m): None if (g["domain"] == "unknown").any() else (g["domain"] == "target").astype(int).to_numpy()
+               for m, g in train.groupby("machine")}  # same order as _waves_by_machine
     return get_baseline(backend).fit(_waves_by_machine(train, AudioCache(Path(cache_npy))), sample_rate,
-                                     options, seed)
+                                     options, seed, domains_by_machine=domains)
 
 
 def frame_baseline_scores(model, backend: str, manifest: pd.DataFrame, cache_npy: str | Path) -> pd.DataFrame:

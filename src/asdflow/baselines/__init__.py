@@ -1,8 +1,8 @@
 """Frame-feature baselines judged by the same evaluator as the seed method.
 
-A baseline is a backend of a system recipe (``backend: gmm`` or ``backend: autoencoder`` in
-``system_definitions``): it fits one model per machine type on the training clips' waveforms and
-scores any clip. The workflow treats them all alike (rules ``fit_baseline`` and
+A baseline is a backend of a system recipe (``backend: gmm``, ``autoencoder`` or ``cae_svdd`` in
+``system_definitions``): it fits on the training clips' waveforms per machine type (``cae_svdd``:
+one shared model, also given the clips' domains) and scores any clip. The workflow treats them all alike (rules ``fit_baseline`` and
 ``score_baseline``); :func:`get_baseline` is the registry. Options come from the config block
 named after the backend (``gmm:``, ``autoencoder:``), overridden per system by ``options:``.
 """
@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from asdflow.baselines.autoencoder import AutoencoderBaseline, fit_autoencoder_baseline, score_autoencoder_baseline
+from asdflow.baselines.cae_svdd import CAESVDDBaseline, fit_cae_svdd_baseline, score_cae_svdd_baseline
 from asdflow.baselines.features import context_frames, logmel, mel_filterbank
 from asdflow.baselines.gmm import GMMBaseline, fit_gmm_baseline, score_gmm_baseline
 
@@ -25,9 +26,11 @@ __all__ = [
     "BASELINES",
     "AutoencoderBaseline",
     "Baseline",
+    "CAESVDDBaseline",
     "GMMBaseline",
     "context_frames",
     "fit_autoencoder_baseline",
+    "fit_cae_svdd_baseline",
     "fit_gmm_baseline",
     "get_baseline",
     "load_baseline_model",
@@ -35,6 +38,7 @@ __all__ = [
     "mel_filterbank",
     "save_baseline_model",
     "score_autoencoder_baseline",
+    "score_cae_svdd_baseline",
     "score_gmm_baseline",
 ]
 
@@ -52,13 +56,22 @@ class Baseline:
     def options(self) -> tuple[str, ...]:
         """Option names the fit function accepts (its keyword-only parameters but ``seed``)."""
         params = inspect.signature(self.fit_fn).parameters.values()
-        return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name != "seed")
+        return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in _DATA_ARGS)
 
-    def fit(self, waves_by_machine: Mapping[str, np.ndarray], sr: int, options: Mapping[str, Any], seed: int):
+    @property
+    def uses_domains(self) -> bool:
+        """Whether the fit function takes the training clips' domains (``domains_by_machine``)."""
+        return "domains_by_machine" in inspect.signature(self.fit_fn).parameters
+
+    def fit(self, waves_by_machine: Mapping[str, np.ndarray], sr: int, options: Mapping[str, Any], seed: int,
+            domains_by_machine: Mapping[str, np.ndarray | None] | None = None):
+        """Fit on normal training clips; ``domains_by_machine`` (0 source / 1 target per clip,
+        aligned with the waves) reaches only backends that use domains (``cae_svdd``)."""
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             raise ValueError(f"{self.name} baseline: unknown options {unknown} (known: {list(self.options)})")
-        return self.fit_fn(waves_by_machine, sr, **options, seed=seed)
+        extra = {"domains_by_machine": domains_by_machine} if self.uses_domains else {}
+        return self.fit_fn(waves_by_machine, sr, **options, **extra, seed=seed)
 
     def score(self, model, waves_by_machine: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.score_fn(model, waves_by_machine)
@@ -68,9 +81,13 @@ class Baseline:
         return set(getattr(model, "models", None) or getattr(model, "states", {}))
 
 
+#: Keyword arguments of a fit function that carry data, not options.
+_DATA_ARGS = ("seed", "domains_by_machine")
+
 BASELINES: Mapping[str, Baseline] = {
     "gmm": Baseline("gmm", fit_gmm_baseline, score_gmm_baseline),
     "autoencoder": Baseline("autoencoder", fit_autoencoder_baseline, score_autoencoder_baseline),
+    "cae_svdd": Baseline("cae_svdd", fit_cae_svdd_baseline, score_cae_svdd_baseline),
 }
 
 
