@@ -163,6 +163,12 @@ def label_conditions():
     return {s: recipe_of(s).labels for s in config["systems"]}
 
 
+def pseudo_label_method(wildcards):
+    """oracle for oracle systems, else the configured clustering (pseudo_labels.method)."""
+    method = recipe(wildcards).pseudo_label_method
+    return config["pseudo_labels"]["method"] if method == "kmeans" else method
+
+
 def recipe_of(name):
     return SystemRecipe.from_config(name, SYSTEM_DEFS)
 

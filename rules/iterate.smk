@@ -95,7 +95,7 @@ rule pseudolabels:
         mem_mb=mem_mb(4000),
         runtime=runtime_min(30),
     params:
-        method=lambda wc: recipe(wc).pseudo_label_method,  # kmeans | oracle (true attributes)
+        method=pseudo_label_method,  # kmeans | gmm_bic | oracle (true attributes)
         options=config["pseudo_labels"],
         labels=lambda wc: recipe(wc).labels,
         code=CODE_SCORING + CODE_LABELS,

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asdflow.pseudo import label_quality, pseudo_labels
+from asdflow.pseudo import gmm_bic_labels, label_quality, pseudo_labels
 from asdflow.select import machine_thresholds, select_external
 
 
@@ -77,7 +77,37 @@ def test_label_quality():
     truth = ["a", "a", "b", "b", "c", "c"]
     q = label_quality(["x", "x", "y", "y", "z", "z"], truth, ["m"] * 6).set_index("machine")
     assert q.loc["m", "ari"] == pytest.approx(1.0) and q.loc["m", "nmi"] == pytest.approx(1.0)
-    assert "mean" in q.index
+    assert "mean" in q.index and q.loc["m", "n_clusters"] == 3
+
+
+def test_gmm_bic_finds_the_number_of_blobs_and_the_blobs():
+    """Seed 003 §2.2.3: PCA + a GMM per machine type, the component count chosen by BIC. Three
+    well separated blobs in machine a, two in machine b: BIC picks 3 and 2 and the clusters are
+    the blobs (ARI 1); labels are per machine; deterministic for a seed."""
+    rng = np.random.default_rng(0)
+    dim = 64
+
+    def blobs(k, n):
+        centres = rng.normal(0, 1, (k, dim)) * 3
+        return np.concatenate([c + rng.normal(0, 0.3, (n, dim)) for c in centres]), np.repeat(np.arange(k), n)
+
+    xa, ya = blobs(3, 40)
+    xb, yb = blobs(2, 40)
+    emb = np.concatenate([xa, xb]) + 10  # away from the origin: L2 normalisation keeps the blobs apart
+    machines = np.array(["a"] * len(xa) + ["b"] * len(xb))
+    pl, chosen = gmm_bic_labels(emb, machines, pca_dims=10, components=(1, 6), seed=0)
+    assert {m: c["n_components"] for m, c in chosen.items()} == {"a": 3, "b": 2}
+    assert set(chosen["a"]["bic"]) == set(range(1, 7)) and chosen["a"]["pca_dims"] == 10
+    q = label_quality(pl["label"], np.concatenate([ya, yb]).astype(str), machines).set_index("machine")
+    assert q.loc["a", "ari"] == pytest.approx(1.0) and q.loc["b", "ari"] == pytest.approx(1.0)
+    assert q.loc["a", "n_clusters"] == 3 and all(lab.startswith(f"{m}_pl") for lab, m in zip(pl["label"], machines))
+    again, _ = gmm_bic_labels(emb, machines, pca_dims=10, components=(1, 6), seed=0)
+    assert (again["label"] == pl["label"]).all()
+    # few clips: PCA and the component range are capped, not an error
+    few, ch = gmm_bic_labels(emb[:4], machines[:4], pca_dims=50, components=(1, 16))
+    assert ch["a"]["pca_dims"] == 3 and max(ch["a"]["bic"]) == 4 and len(few) == 4
+    with pytest.raises(ValueError, match="components"):
+        gmm_bic_labels(emb, machines, components=(3, 2))
 
 
 def _big_pool(n=3000, seed=0):

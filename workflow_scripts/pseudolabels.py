@@ -1,7 +1,7 @@
-"""Adapter for rule pseudolabels: k-means (or oracle) pseudo-labels of the training clips + their quality."""
+"""Adapter for rule pseudolabels: k-means, GMM-BIC or oracle pseudo-labels of the training clips + their quality."""
 
 from asdflow.data import machine_attr_labels, true_attr_string
-from asdflow.pseudo import label_quality, oracle_labels, pseudo_labels
+from asdflow.pseudo import gmm_bic_labels, label_quality, oracle_labels, pseudo_labels
 from asdflow.schemas import read_table, write_table
 from asdflow.scoring import stack_embeddings
 from asdflow.workflow import step_logging
@@ -17,8 +17,14 @@ with step_logging(snakemake.log[0], "pseudolabels") as log:  # noqa: F821
         pl = oracle_labels(machines, domains, true_attr)
     else:
         attr = machine_attr_labels(manifest, attr_series).to_numpy() if p.labels == "machine_attr" else None
-        pl = pseudo_labels(stack_embeddings(train), machines, domains, seed=int(snakemake.wildcards.seed),  # noqa: F821
-                           attr_labels=attr, **p.options)
+        seed = int(snakemake.wildcards.seed)  # noqa: F821
+        if p.method == "gmm_bic":
+            pl, chosen = gmm_bic_labels(stack_embeddings(train), machines, seed=seed, attr_labels=attr,
+                                        **p.options["gmm_bic"])
+            log.info("gmm_bic component counts: %s", {m: c["n_components"] for m, c in chosen.items()})
+        else:
+            kmeans = {k: p.options[k] for k in ("k_source", "k_target", "assign")}
+            pl = pseudo_labels(stack_embeddings(train), machines, domains, seed=seed, attr_labels=attr, **kmeans)
     table = train[["clip_id", "machine", "domain"]].assign(pl_cluster=pl["pl_cluster"].to_numpy(),
                                                            label=pl["label"].to_numpy())
     write_table(table, out.labels, "pseudolabels")

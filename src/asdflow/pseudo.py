@@ -1,5 +1,7 @@
-"""Pseudo-labels from k-means of a stage's training embeddings (seed 000 §4.2.2, eq. 13), the
-oracle labels of the diagnostic ladder, and their quality against the true attributes."""
+"""Pseudo-labels of a stage's training embeddings: k-means per machine type x domain (seed 000
+§4.2.2, eq. 13) or a Gaussian mixture per machine type whose component count BIC chooses
+(seed 003 §2.2.3); the oracle labels of the diagnostic ladder; their quality against the true
+attributes."""
 
 from __future__ import annotations
 
@@ -9,9 +11,14 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.mixture import GaussianMixture
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-__all__ = ["pseudo_labels", "oracle_labels", "label_quality"]
+__all__ = ["pseudo_labels", "gmm_bic_labels", "oracle_labels", "label_quality", "CLUSTERING_METHODS"]
+
+#: ``pseudo_labels.method`` values: how systems with ``pseudo_labels: true`` cluster.
+CLUSTERING_METHODS = ("kmeans", "gmm_bic")
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +59,53 @@ def pseudo_labels(
     return pd.DataFrame({"pl_cluster": cluster, "label": labels})
 
 
+def gmm_bic_labels(
+    emb: np.ndarray, machines: Sequence[str], *, pca_dims: int = 50, components: Sequence[int] = (1, 16),
+    covariance_type: str = "full", reg_covar: float = 1e-4, seed: int = 0, attr_labels: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Seed 003 §2.2.3: per machine type, PCA of the (L2-normalised) embeddings to ``pca_dims``
+    dimensions, then a Gaussian mixture for every component count in ``components`` (an
+    inclusive range ``[lo, hi]``, capped by the clip count), keeping the count with the lowest
+    BIC; each clip takes its most probable component. Both domains are clustered together (the
+    paper clusters a machine type's clips; target domains hold too few clips for a model of
+    their own). ``pca_dims`` is capped by the clips and dimensions available.
+
+    Returns (columns pl_cluster, label ``<machine>_pl<j>`` or ``<attr_label>_pl<j>``) and per
+    machine ``{"n_components", "bic": {k: bic}, "pca_dims", "explained_variance"}``.
+    """
+    lo, hi = (int(components[0]), int(components[-1]))
+    if not 1 <= lo <= hi:
+        raise ValueError(f"components must be a range [lo, hi] with 1 <= lo <= hi, got {list(components)}")
+    z = np.asarray(emb, dtype=np.float64)
+    z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    machines = np.asarray(machines).astype(str)
+    cluster = np.zeros(len(z), dtype=np.int64)
+    chosen: dict[str, dict] = {}
+    for m in np.unique(machines):
+        sel = machines == m
+        x = z[sel]
+        dims = max(1, min(pca_dims, x.shape[1], len(x) - 1))
+        pca = PCA(dims, random_state=seed).fit(x)
+        y = pca.transform(x)
+        bics: dict[int, float] = {}
+        best = None
+        for k in range(lo, min(hi, len(x)) + 1):
+            gm = GaussianMixture(k, covariance_type=covariance_type, reg_covar=reg_covar, random_state=seed,
+                                 n_init=1).fit(y)
+            bics[k] = float(gm.bic(y))
+            if best is None or bics[k] < bics[best[0]]:
+                best = (k, gm)
+        assert best is not None
+        cluster[sel] = best[1].predict(y)
+        chosen[str(m)] = {"n_components": best[0], "bic": bics, "pca_dims": dims,
+                          "explained_variance": float(pca.explained_variance_ratio_.sum())}
+        log.info("gmm_bic %s: %d components (BIC over %d..%d), PCA %d dims (%.0f %% variance)", m, best[0], lo,
+                 max(bics), dims, 100 * chosen[str(m)]["explained_variance"])
+    base = np.asarray(attr_labels).astype(str) if attr_labels is not None else machines
+    labels = [f"{b}_pl{j}" for b, j in zip(base, cluster)]
+    return pd.DataFrame({"pl_cluster": cluster, "label": labels}), chosen
+
+
 def oracle_labels(machines: Sequence[str], domains: Sequence[str], attr_strings: Sequence[str]) -> pd.DataFrame:
     """The true attribute combination per machine type x domain in place of k-means clusters
     (``pseudo_labels: oracle``, a diagnostic): label ``<machine>_<domain>_<attributes>``
@@ -79,13 +133,16 @@ def oracle_labels(machines: Sequence[str], domains: Sequence[str], attr_strings:
 
 
 def label_quality(pred: Sequence[str], truth: Sequence[str], groups: Sequence[str]) -> pd.DataFrame:
-    """ARI and NMI of pseudo-labels against true labels, per group (machine type) and the mean."""
+    """ARI and NMI of pseudo-labels against true labels, and the number of distinct pseudo-labels
+    (``n_clusters``), per group (machine type) and the mean."""
     df = pd.DataFrame({"pred": np.asarray(pred).astype(str), "truth": np.asarray(truth).astype(str),
                        "group": np.asarray(groups).astype(str)})
-    rows = [{"machine": g, "n": len(d), "ari": adjusted_rand_score(d["truth"], d["pred"]),
+    rows = [{"machine": g, "n": len(d), "n_clusters": d["pred"].nunique(),
+             "ari": adjusted_rand_score(d["truth"], d["pred"]),
              "nmi": normalized_mutual_info_score(d["truth"], d["pred"])} for g, d in df.groupby("group")]
-    out = pd.DataFrame(rows, columns=["machine", "n", "ari", "nmi"])
+    out = pd.DataFrame(rows, columns=["machine", "n", "n_clusters", "ari", "nmi"])
     if len(out):
-        out = pd.concat([out, pd.DataFrame([{"machine": "mean", "n": int(out["n"].sum()), "ari": out["ari"].mean(),
+        out = pd.concat([out, pd.DataFrame([{"machine": "mean", "n": int(out["n"].sum()),
+                                             "n_clusters": out["n_clusters"].mean(), "ari": out["ari"].mean(),
                                              "nmi": out["nmi"].mean()}])], ignore_index=True)
     return out
