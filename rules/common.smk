@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 import asdflow
+from asdflow.backends import DEFAULT_BACKEND
 from asdflow.configcheck import check_config
 from asdflow.recipes import BACKENDS, SystemRecipe, check_stage1_reuse
 
@@ -126,6 +127,8 @@ for _name in config["systems"]:
 STAGE1_FROM = check_stage1_reuse(SYSTEM_DEFS, config["train"])
 
 BASELINE_BACKENDS = [b for b in BACKENDS if b != "embedding"]
+# scoring back-ends of embedding systems beyond the paper's (scoring.backends)
+EXTRA_BACKENDS = [b for b in config["scoring"]["backends"] if b != DEFAULT_BACKEND]
 
 
 def systems_with_backend(*backends):
@@ -196,6 +199,23 @@ def stage_targets(artifact, backend=None):
             for m in range(1, stages + 1)
         ]
     return out
+
+
+def backend_targets(artifact):
+    """One artifact per embedding system x seed x stage x further scoring back-end."""
+    return [
+        f"{d.rsplit('/', 1)[0]}/backends/{b}/{artifact}"
+        for d in stage_targets(artifact, backend="embedding")
+        for b in EXTRA_BACKENDS
+    ]
+
+
+def backend_of_runs():
+    """System -> the name of its default scoring (summary's backend column)."""
+    return {
+        s: (DEFAULT_BACKEND if recipe_of(s).backend == "embedding" else recipe_of(s).backend)
+        for s in config["systems"]
+    }
 
 
 def previous(artifact):

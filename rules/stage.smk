@@ -168,6 +168,70 @@ rule score_test:
         "../workflow_scripts/score_test.py"
 
 
+rule score_backends:
+    """The stage's embeddings scored by every further back-end of scoring.backends (knn,
+    smote_knn, rescaled_knn, gmm): one job, no re-embedding."""
+    input:
+        embeddings_train="results/{system}/seed{seed}/stage{stage}/embeddings_train.parquet",
+        embeddings_test="results/{system}/seed{seed}/stage{stage}/embeddings_test.parquet",
+        trainset="results/{system}/seed{seed}/stage{stage}/trainset.parquet",
+        manifest="results/manifests/dcase.parquet",
+    output:
+        train=expand(
+            "results/{{system}}/seed{{seed}}/stage{{stage}}/backends/{backend}/train_scores.parquet",
+            backend=EXTRA_BACKENDS,
+        ),
+        test=expand(
+            "results/{{system}}/seed{{seed}}/stage{{stage}}/backends/{backend}/test_scores.parquet",
+            backend=EXTRA_BACKENDS,
+        ),
+    log:
+        "logs/score_backends/{system}/seed{seed}/stage{stage}.log",
+    wildcard_constraints:
+        system=systems_with_backend("embedding"),
+    group:
+        "score"
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(30),
+    params:
+        backends=EXTRA_BACKENDS,
+        options={b: config["scoring"].get(b, {}) for b in EXTRA_BACKENDS},
+        per_section=config["scoring"]["per_section"],
+        code=CODE_SCORING,
+    script:
+        "../workflow_scripts/score_backends.py"
+
+
+rule evaluate_backend:
+    """Official metrics of one further scoring back-end (same script as evaluate)."""
+    input:
+        train_scores="results/{system}/seed{seed}/stage{stage}/backends/{backend}/train_scores.parquet",
+        test_scores="results/{system}/seed{seed}/stage{stage}/backends/{backend}/test_scores.parquet",
+    output:
+        metrics="results/{system}/seed{seed}/stage{stage}/backends/{backend}/metrics.parquet",
+        summary="results/{system}/seed{seed}/stage{stage}/backends/{backend}/metrics_summary.json",
+        submission=directory(
+            "results/{system}/seed{seed}/stage{stage}/backends/{backend}/submission"
+        ),
+    log:
+        "logs/evaluate/{system}/seed{seed}/stage{stage}/{backend}.log",
+    group:
+        "score"
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(15),
+    params:
+        evaluation=config["evaluation"],
+        code=CODE_SCORING,
+    script:
+        "../workflow_scripts/evaluate.py"
+
+
 rule fit_baseline:
     """A frame baseline (GMM, DCASE autoencoder): one model per machine type, training clips."""
     input:
@@ -254,8 +318,9 @@ rule evaluate:
 rule summary_table:
     """Long-form metrics of every system x seed x stage and a Markdown results table."""
     input:
-        metrics=stage_targets("metrics.parquet"),
-        summaries=stage_targets("metrics_summary.json"),
+        metrics=stage_targets("metrics.parquet") + backend_targets("metrics.parquet"),
+        summaries=stage_targets("metrics_summary.json")
+        + backend_targets("metrics_summary.json"),
         # stages >= 2 diagnostics of the systems that have them (none: empty lists)
         quality=stage_diagnostics(
             "pseudolabel_quality.csv", lambda r: bool(r.pseudo_labels)
@@ -297,6 +362,9 @@ rule summary_table:
         systems=config["systems"],
         seeds=config["seeds"],
         conditions=label_conditions(),
+        # system -> its default scoring (kmeans_cos or the frame baseline); further back-ends'
+        # runs appear as <system>@<backend>
+        backends=backend_of_runs(),
         code=CODE_REPORT,
     script:
         "../workflow_scripts/summary_table.py"

@@ -196,7 +196,18 @@ def test_summary_tables_and_report(tiny_run, tiny_config):
     table2, table_a1 = pd.read_csv(r / "table2.csv"), pd.read_csv(r / "table_a1.csv")
     assert list(table2.columns) == ["condition", "system", "stage", "dev"]
     assert list(table_a1.columns) == ["condition", "system", "stage", "dev source", "dev target"]
-    assert len(table2) == len(table_a1) == 6  # Ba+Ltrp, GMM, AE, CAE-DANN-SVDD + Ba+Ltrp+Ps+Ex stages 1, 2
+    # Ba+Ltrp, GMM, AE, CAE-DANN-SVDD + Ba+Ltrp+Ps+Ex stages 1, 2; and the 4 further scoring
+    # back-ends of the 3 embedding runs (tiny config: all five back-ends)
+    assert len(table2) == len(table_a1) == 6 + 4 * 3
+    long = pd.read_csv(r / "metrics.csv")
+    runs = long[(long["system"].str.startswith("Ba+Ltrp")) & (long["stage"] == 1) & (long["machine"] == "ALL")]
+    assert set(runs.loc[runs["system"].str.split("@").str[0] == "Ba+Ltrp", "backend"]) == {
+        "kmeans_cos", "knn", "smote_knn", "rescaled_knn", "gmm"}
+    assert set(long.loc[long["system"] == "GMM", "backend"]) == {"gmm"}
+    assert runs["official_score"].notna().all()
+    for b in ("knn", "smote_knn", "rescaled_knn", "gmm"):  # one job scored them all, then evaluate per back-end
+        assert (tiny_run / f"results/Ba+Ltrp/seed0/stage1/backends/{b}/metrics.parquet").exists()
+    assert len(list((tiny_run / "logs/score_backends/Ba+Ltrp/seed0").glob("stage1.log"))) == 1
     agg = pd.read_csv(r / "aggregate.csv")
     assert set(agg["metric"]) == {"official_score", "auc_source", "auc_target", "pauc"}
     assert "sd" in agg.columns

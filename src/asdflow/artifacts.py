@@ -32,6 +32,8 @@ WILDCARDS: Mapping[str, str] = {
     "section": r"\d+",
     "dataset": r"[^/]+",
     "path": r".+",
+    "backend": r"[a-z_]+",
+    "kind": r"anomaly_score|decision_result",
 }
 
 _WILDCARD = re.compile(r"\{(\w+)\}")
@@ -194,6 +196,24 @@ ARTIFACTS: tuple[Artifact, ...] = (
              ("evaluate",), "submission file: 0/1 anomaly decision per test clip (docs/formats.md §2.1)", "stage",
              columns={"file_name": "base name of the test clip", "decision": "1 = anomaly, 0 = normal"},
              header=False),
+    # --- further scoring back-ends of an embedding stage (scoring.backends) -------------------
+    Artifact(f"{_STAGE}/backends/{{backend}}/train_scores.parquet", ("score_backends",),
+             "training clips scored by a further back-end (knn, smote_knn, rescaled_knn, gmm; leave-one-out "
+             "for the kNN ones)", "stage", schema="scores"),
+    Artifact(f"{_STAGE}/backends/{{backend}}/test_scores.parquet", ("score_backends",),
+             "test clips scored by a further back-end, from the stage's embeddings", "stage", schema="scores"),
+    Artifact(f"{_STAGE}/backends/{{backend}}/metrics.parquet", ("evaluate_backend",),
+             "AUC and pAUC of that back-end's scores (summary system <system>@<backend>)", "stage",
+             schema="metrics"),
+    Artifact(f"{_STAGE}/backends/{{backend}}/metrics_summary.json", ("evaluate_backend",),
+             "that back-end's official score and means, as metrics_summary.json of the stage", "stage"),
+    Artifact(f"{_STAGE}/backends/{{backend}}/submission", ("evaluate_backend",),
+             "DCASE submission folder of that back-end's scores", "stage"),
+    Artifact(f"{_STAGE}/backends/{{backend}}/submission/.snakemake_timestamp", ("evaluate_backend",),
+             "Snakemake's completion marker of the submission folder", "stage"),
+    Artifact(f"{_STAGE}/backends/{{backend}}/submission/{{dataset}}/{{kind}}_{{machine}}_section_{{section}}_test.csv",
+             ("evaluate_backend",), "submission file (anomaly_score_* or decision_result_*) of that back-end",
+             "stage", header=False),
     # --- stages >= 2 ------------------------------------------------------------------------
     Artifact(f"{_STAGE}/external_scores/shard-{{shard}}.parquet", ("score_external_shard",),
              "every pool clip of the shard scored by the stage m-1 model: nearest machine type and score",

@@ -34,6 +34,7 @@ __all__ = [
     "embeddings_table",
     "fit_representatives",
     "score_with_representatives",
+    "with_file_names",
     "SHARD_COLUMNS",
     "fit_frame_baseline",
     "frame_baseline_scores",
@@ -84,7 +85,8 @@ def embeddings_table(manifest: pd.DataFrame, emb: np.ndarray) -> pd.DataFrame:
     return out
 
 
-def _with_file_names(scored: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
+def with_file_names(scored: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
+    """A SCORES table: ``scored`` (identity columns + score) with the clips' file names."""
     paths = manifest.set_index("clip_id").loc[scored["clip_id"], "path"]
     scored = scored.copy()
     scored["file_name"] = _file_name(pd.Series(paths.to_numpy(), index=scored.index))
@@ -113,7 +115,7 @@ def fit_representatives(
         target_mode=scoring.get("target_mode", "all"), k_target=scoring.get("k_target", 10),
         renormalize=scoring.get("renormalize", True), seed=seed,
     )
-    return _with_file_names(scored, manifest), reps
+    return with_file_names(scored, manifest), reps
 
 
 def score_with_representatives(embeddings: pd.DataFrame, representatives: pd.DataFrame,
@@ -125,7 +127,7 @@ def score_with_representatives(embeddings: pd.DataFrame, representatives: pd.Dat
 
     scores = score_against_representatives(embeddings, representatives)
     scored = embeddings.drop(columns=["embedding"]).assign(score=scores)
-    return _with_file_names(scored, manifest)
+    return with_file_names(scored, manifest)
 
 
 def _waves_by_machine(clips: pd.DataFrame, cache) -> dict[str, np.ndarray]:
