@@ -24,7 +24,8 @@ with step_logging(snakemake.log[0], "summary_table"):  # noqa: F821
     runs = [(*run_of(m), read_table(m, "metrics"), read_json(s)) for m, s in zip(inp.metrics, inp.summaries)]
     long = collect_metrics(runs)
     # the scoring back-end of every row: the system's default, or the one after "@"
-    long.insert(1, "backend", [sy.split("@", 1)[1] if "@" in sy else p.backends.get(sy, "") for sy in long["system"]])
+    defaults = dict(p.get("backends") or {})  # system -> its default scoring
+    long.insert(1, "backend", [sy.split("@", 1)[1] if "@" in sy else defaults.get(sy, "") for sy in long["system"]])
     conditions = {**p.conditions, **{sy: p.conditions.get(sy.split("@", 1)[0], "") for sy in long["system"]}}
     long.to_csv(out.csv, index=False)
     long.to_parquet(out.parquet, index=False)
