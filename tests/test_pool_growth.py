@@ -43,7 +43,9 @@ def test_adding_a_clip_reruns_only_its_shard(tiny_run, tiny_config, tmp_path):
     grown = f"{shard_of('ext/' + ytid, n_shards):04d}"
 
     # step 1: re-ingest the pool (Snakemake cannot see new files inside a data folder)
-    proc = run_snakemake(work, "--forcerun", "external_manifest", "results/manifests/external.report.json",
+    # "--forcerun=<rule>": the option takes several values, a bare "--forcerun <rule> <target>" would
+    # swallow the target and run the default target instead
+    proc = run_snakemake(work, "--forcerun=external_manifest", "results/manifests/external.report.json",
                          configfiles=[tiny_config])
     assert proc.returncode == 0, proc.stderr[-3000:]
     # step 2: what a normal run would do now
