@@ -40,7 +40,7 @@ def test_changing_n_max_reruns_only_stage2_selection_and_downstream(tiny_run, ti
     assert all("stage=2" in w for _, w in iterative), sorted(iterative)  # nothing of stage 1
     assert {r for r, _ in iterative} == {
         "select_external", "trainset_stage_m", "train_embedding", "embed_dcase", "representatives", "score_test",
-        "evaluate", "plot_roc", "plot_embeddings"}
+        "evaluate", "plot_roc", "plot_embeddings", "score_backends", "evaluate_backend"}
     # the pool is not re-scored and the pseudo-labels are not recomputed: they come from stage 1
     assert not {r for r, _ in iterative} & {"score_external_shard", "pseudolabels"}
     others = {r for r, w in jobs if w == ""}
@@ -54,7 +54,8 @@ def test_changing_evaluation_rules_reruns_only_evaluation(tiny_run, tiny_config,
     override = tmp_path / "rules.yaml"
     override.write_text("evaluation:\n  rules: dcase2021\n")
     jobs = dry_run(tiny_run, tiny_config, override)
-    assert {r for r, _ in jobs} == {"evaluate", "summary_table", "plot_auc_by_stage", "all"}, sorted(jobs)
+    assert {r for r, _ in jobs} == {"evaluate", "evaluate_backend", "summary_table", "plot_auc_by_stage", "all"}, \
+        sorted(jobs)
     assert len([w for r, w in jobs if r == "evaluate"]) > 1  # every system x seed x stage
 
 
@@ -76,6 +77,10 @@ def test_changed_test_clip_embeddings_rerun_only_scoring_evaluation_and_plots(ti
         ("plot_roc", "system=Ba+Ltrp, seed=0, stage=1"),
         ("plot_embeddings", "system=Ba+Ltrp, seed=0, stage=1"),  # the 2-D map shows test clips too
         ("summary_table", ""), ("plot_auc_by_stage", ""), ("all", ""),
+        # the further scoring back-ends of the tiny config, from the same embeddings
+        ("score_backends", "system=Ba+Ltrp, seed=0, stage=1"),
+        *{("evaluate_backend", f"system=Ba+Ltrp, seed=0, stage=1, backend={b}")
+          for b in ("knn", "smote_knn", "rescaled_knn", "gmm")},
     }
 
 

@@ -184,7 +184,9 @@ def _walk_audio(dirs: Sequence[Path], extensions: Iterable[str]) -> Iterator[tup
     exts = {"." + e.lower().lstrip(".") for e in extensions}
     seen_dirs: set[str] = set()
     for top in dirs:
-        top = Path(top).absolute()
+        # as given: a relative folder (the built-in pool under results/) gives paths relative to
+        # the workflow directory, so a moved or copied workflow directory keeps its manifests
+        top = Path(top)
         for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
             real = os.path.realpath(dirpath)
             if real in seen_dirs:  # symlink loop or the same folder twice
