@@ -213,7 +213,11 @@ def backend_targets(artifact):
 def backend_of_runs():
     """System -> the name of its default scoring (summary's backend column)."""
     return {
-        s: (DEFAULT_BACKEND if recipe_of(s).backend == "embedding" else recipe_of(s).backend)
+        s: (
+            DEFAULT_BACKEND
+            if recipe_of(s).backend == "embedding"
+            else recipe_of(s).backend
+        )
         for s in config["systems"]
     }
 
