@@ -189,8 +189,8 @@ rule score_backends:
         "logs/score_backends/{system}/seed{seed}/stage{stage}.log",
     wildcard_constraints:
         system=systems_with_backend("embedding"),
-    group:
-        "score"
+    # no group: bundled with the score group, a stage's back-end jobs would ask one Slurm job
+    # for the sum of their cores (more than a small node has)
     conda:
         "../envs/asdflow-cpu.yaml"
     resources:
@@ -218,8 +218,8 @@ rule evaluate_backend:
         ),
     log:
         "logs/evaluate/{system}/seed{seed}/stage{stage}/{backend}.log",
-    group:
-        "score"
+    # no group: bundled with the score group, a stage's back-end jobs would ask one Slurm job
+    # for the sum of their cores (more than a small node has)
     conda:
         "../envs/asdflow-cpu.yaml"
     resources:
