@@ -347,11 +347,14 @@ def test_tiny_workflow_through_slurm_equals_local_run(slurm_cluster, tiny_run, t
     array = next(c for c in sbatch if "--comment rule_cache_external_shard" in c)
     assert "--array=1-2" in array
 
-    # the same results as the local run of the same config
+    # the same results as the local run of the same config: scores up to float32 rounding (a
+    # Slurm job's core count changes the BLAS summation order), metrics exactly
     stage = "results/Ba+Ltrp/seed0/stage1"
-    for table in ("test_scores.parquet", "metrics.parquet"):
-        pd.testing.assert_frame_equal(pd.read_parquet(workdir / stage / table),
-                                      pd.read_parquet(tiny_run / stage / table), check_exact=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(workdir / stage / "test_scores.parquet"),
+                                  pd.read_parquet(tiny_run / stage / "test_scores.parquet"),
+                                  check_exact=False, rtol=0, atol=1e-6)
+    pd.testing.assert_frame_equal(pd.read_parquet(workdir / stage / "metrics.parquet"),
+                                  pd.read_parquet(tiny_run / stage / "metrics.parquet"), check_exact=True)
     with capsys.disabled():
         print(f"\n[slurm] {len(seen)} Slurm jobs ({n_plain} sbatch submissions, {n_tasks} array tasks in "
               f"{len(arrays)} arrays; 1 training job scancelled after epoch {report['resumed_from_epoch']}, "
