@@ -275,3 +275,23 @@ def test_pool_truth_of_the_builtin_pool_matches_the_pool_clip_ids(tmp_path):
     for clip in pool:  # the external manifest's clip ids are ext/<YTID>
         assert truth[f"ext/{clip.ytid}"] == POOL_CATEGORIES[clip.category].machine_like
     assert truth.any() and not truth.all()
+
+
+def test_label_quality_chance_level_separates_found_attributes_from_domain_split():
+    """The ARI's chance level keeps the domain split (clusters are found per machine x domain):
+    pseudo-labels that only separate the domains score at chance, ones that find the
+    attributes far above it."""
+    rng = np.random.default_rng(0)
+    domain = np.repeat(["source", "target"], 60)
+    attr = np.concatenate([np.tile(["a", "b", "c"], 20), np.tile(["d", "e"], 30)])
+    truth = np.char.add(np.char.add(domain.astype(str), "|"), attr.astype(str))
+    found = truth.copy()  # the attributes themselves
+    domain_only = np.char.add(domain.astype(str), rng.integers(0, 3, size=120).astype(str))
+    q_found = label_quality(found, truth, ["m"] * 120, domain, n_perm=50).set_index("machine")
+    q_dom = label_quality(domain_only, truth, ["m"] * 120, domain, n_perm=50).set_index("machine")
+    assert q_found.loc["m", "ari"] == pytest.approx(1.0)
+    assert q_found.loc["m", "ari"] > q_found.loc["m", "ari_chance"] + 10 * q_found.loc["m", "ari_chance_sd"]
+    # a domain-only split scores well above 0 but within a few s.d. of its chance level
+    assert q_dom.loc["m", "ari"] > 0.1
+    assert abs(q_dom.loc["m", "ari"] - q_dom.loc["m", "ari_chance"]) < 4 * q_dom.loc["m", "ari_chance_sd"] + 0.02
+    assert np.isnan(label_quality(found, truth, ["m"] * 120, n_perm=0).loc[0, "ari_chance"])

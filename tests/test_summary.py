@@ -61,8 +61,9 @@ def test_paper_table_shapes(long):
     assert "Table 2 shape" in md and "Table A.1 shape" in md and "62.50 ± 112.50" in md
 
 
-def _quality(ari, nmi):
-    return pd.DataFrame({"machine": ["fan", "mean"], "n": [10, 10], "ari": [ari, ari], "nmi": [nmi, nmi]})
+def _quality(ari, nmi, chance=None):
+    q = pd.DataFrame({"machine": ["fan", "mean"], "n": [10, 10], "ari": [ari, ari], "nmi": [nmi, nmi]})
+    return q if chance is None else q.assign(ari_chance=chance)
 
 
 def _audit(n_ex, share):
@@ -76,16 +77,17 @@ def test_sd_table_and_ladder_with_stage_diagnostics(long):
     sd = sd_table(agg).set_index(["system", "stage"])
     assert sd.loc[("Ba+Ltrp+Ps+Ex", 1), "official score"] == f"62.50 ± {np.sqrt(112.5):.2f}"
     diag = collect_diagnostics(
-        [("Ba+Ltrp+Ps+Ex", 0, 2, _quality(0.2, 0.5)), ("Ba+Ltrp+Ps+Ex", 1, 2, _quality(0.4, 0.7))],
+        [("Ba+Ltrp+Ps+Ex", 0, 2, _quality(0.2, 0.5, 0.01)), ("Ba+Ltrp+Ps+Ex", 1, 2, _quality(0.4, 0.7, 0.03))],
         [("Ba+Ltrp+Ps+Ex", 0, 2, _audit(10, 0.5)), ("Ba+Ltrp+Ps+Ex", 1, 2, _audit(20, 0.7))])
     assert len(diag) == 2 and set(diag["stage"]) == {2}
     ladder = ladder_table(agg, diag)
     assert list(ladder.columns) == ["system", "stage", "seeds", "official score", "AUC source", "AUC target", "ARI",
-                                    "NMI", "N_ex", "machine-like share"]
+                                    "ARI chance", "NMI", "N_ex", "machine-like share"]
     by = ladder.set_index(["system", "stage"])
     row = by.loc[("Ba+Ltrp+Ps+Ex", 2)]
     assert row["official score"] == f"71.00 ± {np.std([63.0, 79.0], ddof=1):.2f}"
     assert row["ARI"] == f"0.300 ± {np.std([0.2, 0.4], ddof=1):.3f}" and row["NMI"].startswith("0.600 ± ")
+    assert row["ARI chance"] == f"0.020 ± {np.std([0.01, 0.03], ddof=1):.3f}"
     assert row["N_ex"].startswith("15 ± ") and row["machine-like share"].startswith("0.60 ± ")
     # stage 1 and systems without diagnostics: empty cells, still a row (the Table-2 labelled block too)
     assert by.loc[("Ba+Ltrp+Ps+Ex", 1), "ARI"] == "" and by.loc[("Ba-labeled", 1), "N_ex"] == ""

@@ -31,7 +31,7 @@ with step_logging(snakemake.log[0], "pseudolabels") as log:  # noqa: F821
     # quality against the true attribute combinations per machine x domain, where known
     truth = machines.astype(str) + "|" + domains.astype(str) + "|" + true_attr.astype(str)
     known = true_attr != ""
-    quality = label_quality(table["label"].to_numpy()[known], truth[known], machines[known])
+    quality = label_quality(table["label"].to_numpy()[known], truth[known], machines[known], domains[known])
     quality.to_csv(out.quality, index=False)
     log.info("%s: %d pseudo-labels over %d classes; quality:\n%s", p.method, len(table), table["label"].nunique(),
              quality.to_string(index=False))

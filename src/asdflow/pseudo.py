@@ -132,17 +132,45 @@ def oracle_labels(machines: Sequence[str], domains: Sequence[str], attr_strings:
     return pd.DataFrame({"pl_cluster": cluster, "label": labels.astype(str)})
 
 
-def label_quality(pred: Sequence[str], truth: Sequence[str], groups: Sequence[str]) -> pd.DataFrame:
-    """ARI and NMI of pseudo-labels against true labels, and the number of distinct pseudo-labels
-    (``n_clusters``), per group (machine type) and the mean."""
+def label_quality(pred: Sequence[str], truth: Sequence[str], groups: Sequence[str],
+                  strata: Sequence[str] | None = None, *, n_perm: int = 100, seed: int = 0) -> pd.DataFrame:
+    """ARI and NMI of pseudo-labels against true labels, the number of distinct pseudo-labels
+    (``n_clusters``), and the chance level of the ARI, per group (machine type) and the mean.
+
+    Chance level (``ari_chance``, ``ari_chance_sd``): the mean and s.d. of the ARI over
+    ``n_perm`` random permutations of the pseudo-labels within each stratum (``strata``, e.g.
+    the domain: clusters found per machine × domain get the domain split for free, so the null
+    keeps it) — what cluster sizes alone score. An ARI many s.d. above it means the clustering
+    found the attributes, not just the domain; ``n_perm=0`` leaves both NaN.
+    """
     df = pd.DataFrame({"pred": np.asarray(pred).astype(str), "truth": np.asarray(truth).astype(str),
-                       "group": np.asarray(groups).astype(str)})
-    rows = [{"machine": g, "n": len(d), "n_clusters": d["pred"].nunique(),
-             "ari": adjusted_rand_score(d["truth"], d["pred"]),
-             "nmi": normalized_mutual_info_score(d["truth"], d["pred"])} for g, d in df.groupby("group")]
-    out = pd.DataFrame(rows, columns=["machine", "n", "n_clusters", "ari", "nmi"])
+                       "group": np.asarray(groups).astype(str),
+                       "stratum": np.asarray(strata).astype(str) if strata is not None else ""})
+    rng = np.random.default_rng(seed)
+    rows = []
+    for g, d in df.groupby("group"):
+        null = [adjusted_rand_score(d["truth"], _permuted_within(d["pred"].to_numpy(), d["stratum"].to_numpy(), rng))
+                for _ in range(int(n_perm))]
+        rows.append({"machine": g, "n": len(d), "n_clusters": d["pred"].nunique(),
+                     "ari": adjusted_rand_score(d["truth"], d["pred"]),
+                     "nmi": normalized_mutual_info_score(d["truth"], d["pred"]),
+                     "ari_chance": float(np.mean(null)) if null else np.nan,
+                     "ari_chance_sd": float(np.std(null)) if null else np.nan})
+    cols = ["machine", "n", "n_clusters", "ari", "nmi", "ari_chance", "ari_chance_sd"]
+    out = pd.DataFrame(rows, columns=cols)
     if len(out):
-        out = pd.concat([out, pd.DataFrame([{"machine": "mean", "n": int(out["n"].sum()),
-                                             "n_clusters": out["n_clusters"].mean(), "ari": out["ari"].mean(),
-                                             "nmi": out["nmi"].mean()}])], ignore_index=True)
+        # the mean's chance s.d.: groups are permuted independently, so variances add
+        mean_row = {"machine": "mean", "n": int(out["n"].sum()), "n_clusters": out["n_clusters"].mean(),
+                    "ari": out["ari"].mean(), "nmi": out["nmi"].mean(), "ari_chance": out["ari_chance"].mean(),
+                    "ari_chance_sd": float(np.sqrt((out["ari_chance_sd"] ** 2).sum())) / len(out)}
+        out = pd.concat([out, pd.DataFrame([mean_row], columns=cols)], ignore_index=True)
+    return out
+
+
+def _permuted_within(values: np.ndarray, strata: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``values`` shuffled within each stratum (each stratum keeps its own multiset of values)."""
+    out = values.copy()
+    for s in np.unique(strata):
+        idx = np.flatnonzero(strata == s)
+        out[idx] = values[rng.permutation(idx)]
     return out

@@ -161,14 +161,14 @@ def sd_table(agg: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-_DIAG_COLS = ["system", "seed", "stage", "ari", "nmi", "n_out", "n_ex", "machine_like_share"]
+_DIAG_COLS = ["system", "seed", "stage", "ari", "ari_chance", "nmi", "n_out", "n_ex", "machine_like_share"]
 
 
 def collect_diagnostics(quality: list[tuple[str, int, int, pd.DataFrame]],
                         audits: list[tuple[str, int, int, pd.DataFrame]]) -> pd.DataFrame:
     """Stage >= 2 diagnostics, one row per system × seed × stage that has any: the mean ARI and
-    NMI of its pseudo-labels against the true attributes (``pseudolabel_quality.csv``, row
-    ``mean``) and its external selection's total N_out, N_ex and overall share of machine-like
+    NMI of its pseudo-labels against the true attributes and the ARI's chance level
+    (``pseudolabel_quality.csv``, row ``mean``; see :func:`asdflow.pseudo.label_quality`) and its external selection's total N_out, N_ex and overall share of machine-like
     clips (``selection_audit.csv``, row ``ALL``; NaN without the pool's truth). Both describe the
     data stage m was trained on (they are computed from stage m−1)."""
     rows: dict[tuple[str, int, int], dict[str, Any]] = {}
@@ -181,6 +181,8 @@ def collect_diagnostics(quality: list[tuple[str, int, int, pd.DataFrame]],
         mean = q[q["machine"].astype(str) == "mean"]
         if len(mean):
             row(system, seed, stage).update(ari=float(mean["ari"].iloc[0]), nmi=float(mean["nmi"].iloc[0]))
+            if "ari_chance" in mean.columns:  # tables written before the chance level existed lack it
+                row(system, seed, stage)["ari_chance"] = float(mean["ari_chance"].iloc[0])
     for system, seed, stage, a in audits:
         machines = a["machine"].astype(str)
         total = a[machines == "ALL"]
@@ -203,10 +205,10 @@ def _fmt_sd(v: np.ndarray, fmt: str) -> str:
 def ladder_table(agg: pd.DataFrame, diagnostics: pd.DataFrame | None = None, split: str | None = None) -> pd.DataFrame:
     """The ladder: one row per system × stage (of one split: ``dev`` when present), cells
     "mean ± sd" over seeds: official score, AUC source, AUC target (%), and where the stage has
-    them the pseudo-label ARI and NMI, N_ex (selected pool clips, all machine types) and the
+    them the pseudo-label ARI (and its chance level) and NMI, N_ex (selected pool clips, all machine types) and the
     share of machine-like clips in the selection (:func:`collect_diagnostics`)."""
-    cols = ["system", "stage", "seeds", "official score", "AUC source", "AUC target", "ARI", "NMI", "N_ex",
-            "machine-like share"]
+    cols = ["system", "stage", "seeds", "official score", "AUC source", "AUC target", "ARI", "ARI chance", "NMI",
+            "N_ex", "machine-like share"]
     if agg.empty:
         return pd.DataFrame(columns=cols)
     splits = list(dict.fromkeys(agg["split"]))
@@ -223,7 +225,8 @@ def ladder_table(agg: pd.DataFrame, diagnostics: pd.DataFrame | None = None, spl
             return _fmt_sd(d[name].to_numpy(dtype=float), fmt) if len(d) else ""
 
         rows.append({"system": system, "stage": int(stage), "seeds": int(g["n_seeds"].max()), **cells,
-                     "ARI": col("ari", "{:.3f}"), "NMI": col("nmi", "{:.3f}"), "N_ex": col("n_ex", "{:.0f}"),
+                     "ARI": col("ari", "{:.3f}"),
+                     "ARI chance": col("ari_chance", "{:.3f}"), "NMI": col("nmi", "{:.3f}"), "N_ex": col("n_ex", "{:.0f}"),
                      "machine-like share": col("machine_like_share", "{:.2f}")})
     return pd.DataFrame(rows).reindex(columns=cols, fill_value="")
 
