@@ -290,8 +290,8 @@ rule score_baseline:
 
 
 rule score_ensemble:
-    """An ensemble system's train and test scores: its members' scores (other systems, stages,
-    back-ends) aligned by clip and combined per machine type (zsum or rank, asdflow.ensemble)."""
+    """An ensemble system's train and test scores: its members' scores (other systems,
+    stages, back-ends) aligned by clip and combined per machine type (zsum or rank)."""
     input:
         train=ensemble_member_scores("train"),
         test=ensemble_member_scores("test"),

@@ -211,3 +211,21 @@ def test_per_section_statistics_and_nan_scores():
         combine_scores([("a", tr, te)], combine="mean")
     with pytest.raises(ValueError, match="weights"):
         combine_scores([("a", tr, te), ("b", tr, te)], weights=[1])
+
+
+def test_workflow_stops_at_parse_time_on_an_unknown_member(tmp_path):
+    """The real Snakefile, a dry run: the bad member is named before any job."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("system_definitions:\n  Ens: {backend: ensemble, members: [GMM, 'Ba+Ltrp@nope_knn']}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "--cores", "1",
+         "--configfile", str(bad), "--directory", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert (f"config key system_definitions.Ens.members (set in {bad}): system Ens: member 'Ba+Ltrp@nope_knn': "
+            "scoring back-end 'nope_knn' is not computed") in out, out[-2000:]
