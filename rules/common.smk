@@ -40,7 +40,7 @@ CODE_SCORING = asdflow.code_version(
 )
 # the label columns of trainsets and pseudo-labels (true attributes, oracle, k-means)
 CODE_LABELS = asdflow.code_version("data.py", "pseudo.py", "recipes.py")
-# score ensembles (rule score_ensemble): its own version, so other scoring rules do not rerun
+# score ensembles (score_ensemble): its own version, so that other scoring steps do not rerun
 CODE_ENSEMBLE = asdflow.code_version("ensemble.py", "schemas.py")
 SYNTH_DIR = (
     f"results/data/synth/{config['synth']['preset']}-seed{config['synth']['seed']}"
