@@ -1,6 +1,7 @@
 # Per-stage steps of every system. Embedding systems: trainset -> model -> embeddings_{train,test}
 # -> representatives + train_scores -> test_scores -> metrics. Frame baselines (gmm, autoencoder, cae_svdd):
-# baseline.pkl -> train_scores + test_scores -> metrics.
+# baseline.pkl -> train_scores + test_scores -> metrics. Ensembles: their members' scores ->
+# train_scores + test_scores (+ ensemble.json) -> metrics.
 # Artifacts: results/<system>/seed<k>/stage<m>/...  Backends are chosen by the system's recipe
 # (wildcard constraints below), so the summary and evaluation rules treat every system alike.
 
@@ -286,6 +287,38 @@ rule score_baseline:
         code=CODE_SCORING,
     script:
         "../workflow_scripts/score_baseline.py"
+
+
+rule score_ensemble:
+    """An ensemble system's train and test scores: its members' scores (other systems,
+    stages, back-ends) aligned by clip and combined per machine type (zsum or rank)."""
+    input:
+        train=ensemble_member_scores("train"),
+        test=ensemble_member_scores("test"),
+    output:
+        train_scores="results/{system}/seed{seed}/stage1/train_scores.parquet",
+        test_scores="results/{system}/seed{seed}/stage1/test_scores.parquet",
+        report="results/{system}/seed{seed}/stage1/ensemble.json",
+    log:
+        "logs/score_ensemble/{system}/seed{seed}/stage1.log",
+    wildcard_constraints:
+        system=systems_with_backend("ensemble"),
+    group:
+        "score"
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(15),
+    params:
+        # canonical <system>/stage<m>@<backend>, in the order of the inputs
+        members=lambda wc: [m.spec for m in ENSEMBLE_MEMBERS[wc.system]],
+        combine=lambda wc: recipe(wc).combine,
+        weights=lambda wc: recipe(wc).weights,
+        per_section=lambda wc: recipe(wc).per_section,
+        code=CODE_SCORING + CODE_ENSEMBLE,
+    script:
+        "../workflow_scripts/score_ensemble.py"
 
 
 rule evaluate:

@@ -133,7 +133,8 @@ def test_stage1_artifacts(tiny_run):
         assert len(rows) == 8 and all(r.split(",")[1] in ("0", "1") for r in rows)
     long = pd.read_csv(r / "summary/metrics.csv")
     assert {"system", "seed", "stage", "split", "machine", "section", "domain", "auc", "pauc"} <= set(long.columns)
-    assert {sy.split("@")[0] for sy in long["system"]} == {"Ba+Ltrp", "GMM", "AE", "CAE-DANN-SVDD", "Ba+Ltrp+Ps+Ex"}
+    assert {sy.split("@")[0] for sy in long["system"]} == {"Ba+Ltrp", "GMM", "AE", "CAE-DANN-SVDD", "Ba+Ltrp+Ps+Ex",
+                                                           "Ens-zsum", "Ens-rank"}
     assert long.loc[long["machine"] == "ALL", "official_score"].notna().all()
     table = (r / "summary/table.md").read_text()
     assert "Ba+Ltrp" in table and "GMM" in table and "AE" in table and "official score" in table
@@ -196,9 +197,9 @@ def test_summary_tables_and_report(tiny_run, tiny_config):
     table2, table_a1 = pd.read_csv(r / "table2.csv"), pd.read_csv(r / "table_a1.csv")
     assert list(table2.columns) == ["condition", "system", "stage", "dev"]
     assert list(table_a1.columns) == ["condition", "system", "stage", "dev source", "dev target"]
-    # Ba+Ltrp, GMM, AE, CAE-DANN-SVDD + Ba+Ltrp+Ps+Ex stages 1, 2; and the 4 further scoring
-    # back-ends of the 3 embedding runs (tiny config: all five back-ends)
-    assert len(table2) == len(table_a1) == 6 + 4 * 3
+    # Ba+Ltrp, GMM, AE, CAE-DANN-SVDD + Ba+Ltrp+Ps+Ex stages 1, 2 + the 2 ensembles; and the 4
+    # further scoring back-ends of the 3 embedding runs (tiny config: all five back-ends)
+    assert len(table2) == len(table_a1) == 8 + 4 * 3
     long = pd.read_csv(r / "metrics.csv")
     runs = long[(long["system"].str.startswith("Ba+Ltrp")) & (long["stage"] == 1) & (long["machine"] == "ALL")]
     assert set(runs.loc[runs["system"].str.split("@").str[0] == "Ba+Ltrp", "backend"]) == {
@@ -212,7 +213,7 @@ def test_summary_tables_and_report(tiny_run, tiny_config):
     assert set(agg["metric"]) == {"official_score", "auc_source", "auc_target", "pauc"}
     assert "sd" in agg.columns
     ladder = pd.read_csv(r / "ladder.csv", keep_default_na=False).set_index(["system", "stage"])
-    assert len(ladder) == 6 + 4 * 3 and ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "ARI"] != ""
+    assert len(ladder) == 8 + 4 * 3 and ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "ARI"] != ""
     assert ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "N_ex"] != "" and ladder.loc[("Ba+Ltrp+Ps+Ex", 1), "ARI"] == ""
     assert "## Ladder" in (r / "table.md").read_text()
     assert agg["mean"].between(0, 100).all()
@@ -229,6 +230,38 @@ def test_summary_tables_and_report(tiny_run, tiny_config):
     for artifact in ("auc_by_stage.png", "roc.png", "embeddings_2d.png", "selection_audit.csv",
                      "pseudolabel_quality.csv", "table2.csv", "table_a1.csv"):
         assert any(n.endswith(artifact) for n in names), artifact
+
+
+def test_score_ensembles_are_evaluated_like_any_system(tiny_run):
+    """The tiny config's two ensembles (zsum over Ba+Ltrp+Ps+Ex stage 2 by kmeans_cos and
+    smote_knn + GMM; rank over Ba+Ltrp+Ps+Ex stage 1 by knn + GMM, weights 2:1) have the score
+    tables, metrics, submission files, ROC figure and summary rows of any system."""
+    r = tiny_run / "results"
+    gmm = {s: read_table(r / f"GMM/seed0/stage1/{s}_scores.parquet", "scores") for s in ("train", "test")}
+    for name, combine, members in (
+            ("Ens-zsum", "zsum", ["Ba+Ltrp+Ps+Ex/stage2@kmeans_cos", "Ba+Ltrp+Ps+Ex/stage2@smote_knn",
+                                  "GMM/stage1@gmm"]),
+            ("Ens-rank", "rank", ["Ba+Ltrp+Ps+Ex/stage1@knn", "GMM/stage1@gmm"])):
+        d = r / name / "seed0/stage1"
+        for split in ("train", "test"):
+            scores = read_table(d / f"{split}_scores.parquet", "scores")
+            assert sorted(scores["clip_id"]) == sorted(gmm[split]["clip_id"]) and scores["score"].notna().all()
+        report = json.loads((d / "ensemble.json").read_text())
+        assert report["combine"] == combine and report["members"] == members
+        assert len(report["groups"]) == 2 * len(members)  # 2 machine types x members
+        assert len(read_table(d / "metrics.parquet", "metrics")) == 4
+        assert len(list((d / "submission/dev_data").glob("*.csv"))) == 4
+        assert (d / "report/roc.png").read_bytes()[:4] == b"\x89PNG"
+    ranked = read_table(r / "Ens-rank/seed0/stage1/test_scores.parquet", "scores")
+    assert ranked["score"].between(0, 1).all()
+    long = pd.read_csv(r / "summary/metrics.csv")
+    rows = long[long["system"].isin(["Ens-zsum", "Ens-rank"]) & (long["machine"] == "ALL")]
+    assert set(zip(rows["system"], rows["backend"], rows["stage"])) == {
+        ("Ens-zsum", "ensemble:zsum", 1), ("Ens-rank", "ensemble:rank", 1)}
+    assert rows["official_score"].notna().all()
+    table = (r / "summary/table.md").read_text()
+    assert "Ens-zsum" in table and "Ens-rank" in table
+    assert {"Ens-zsum", "Ens-rank"} <= set(pd.read_csv(r / "summary/table2.csv")["system"])
 
 
 def test_inspect_shows_provenance_for_every_artifact(tiny_run):

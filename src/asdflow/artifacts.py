@@ -172,10 +172,14 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact(f"{_STAGE}/representatives.parquet", ("representatives",),
              "representative vectors per machine type (k-means of source training clips, target clips)",
              "stage", schema="representatives"),
-    Artifact(f"{_STAGE}/train_scores.parquet", ("representatives", "score_baseline"),
+    Artifact(f"{_STAGE}/train_scores.parquet", ("representatives", "score_baseline", "score_ensemble"),
              "anomaly score of every training clip (thresholds, external selection)", "stage", schema="scores"),
-    Artifact(f"{_STAGE}/test_scores.parquet", ("score_test", "score_baseline"),
+    Artifact(f"{_STAGE}/test_scores.parquet", ("score_test", "score_baseline", "score_ensemble"),
              "anomaly score of every test clip", "stage", schema="scores"),
+    Artifact(f"{_STAGE}/ensemble.json", ("score_ensemble",),
+             "an ensemble system's combination: members (<system>/stage<m>@<backend>) and their score files, "
+             "combine (zsum | rank), weights, per_section, and per member x machine type (x section) the "
+             "count, mean and sd of its training scores and whether it was left out (zero sd)", "stage"),
     Artifact(f"{_STAGE}/baseline.pkl", ("fit_baseline",),
              "fitted frame baseline (GMM, DCASE autoencoder: one model per machine type; CAE-DANN-SVDD) (pickle)", "stage"),
     Artifact(f"{_STAGE}/metrics.parquet", ("evaluate",),

@@ -9,8 +9,9 @@ __all__ = ["BACKENDS", "PSEUDO_LABEL_METHODS", "SystemRecipe", "check_stage1_reu
 
 #: ``embedding``: a net trained on the trainset's label column, scored by −max cosine to
 #: representatives (the seed method and its ablations); the others are frame baselines
-#: (:mod:`asdflow.baselines`): fitted on the training clips, scoring every clip directly.
-BACKENDS = ("embedding", "gmm", "autoencoder", "cae_svdd")
+#: (:mod:`asdflow.baselines`): fitted on the training clips, scoring every clip directly;
+#: ``ensemble`` combines the scores of member systems (:mod:`asdflow.ensemble`).
+BACKENDS = ("embedding", "gmm", "autoencoder", "cae_svdd", "ensemble")
 
 #: How a stage >= 2 relabels the original clips: ``kmeans`` (``pseudo_labels: true``, the
 #: paper's k-means pseudo-labels, §4.2.2) or ``oracle`` (``pseudo_labels: oracle``, a
@@ -34,8 +35,16 @@ class SystemRecipe:
     train: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)  # frame baselines: overrides of their config block
     stage1_from: str | None = None  # a system whose stage-1 model is this one's (copied, not retrained)
+    # ensembles (backend: ensemble, asdflow.ensemble): member specs, zsum | rank, weights, groups
+    members: tuple[str, ...] = ()
+    combine: str = "zsum"
+    weights: tuple[float, ...] | None = None
+    per_section: bool = False
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "members", tuple(self.members or ()))
+        if self.weights is not None:
+            object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
         if self.backend not in BACKENDS:
             raise ValueError(f"system {self.name}: backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.backend != "embedding" and (self.stages != 1 or self.uses_external or self.pseudo_labels):
@@ -50,6 +59,15 @@ class SystemRecipe:
         if self.pseudo_labels not in (True, False, "oracle"):
             raise ValueError(f"system {self.name}: pseudo_labels must be true, false or 'oracle', "
                              f"got {self.pseudo_labels!r}")
+        if self.backend == "ensemble":
+            if len(self.members) < 2:
+                raise ValueError(f"system {self.name}: an ensemble needs at least 2 members")
+            if self.combine not in ("zsum", "rank"):
+                raise ValueError(f"system {self.name}: combine must be zsum or rank, got {self.combine!r}")
+            if self.weights is not None and len(self.weights) != len(self.members):
+                raise ValueError(f"system {self.name}: {len(self.weights)} weights for {len(self.members)} members")
+        elif self.members or self.weights is not None:
+            raise ValueError(f"system {self.name}: members and weights are keys of ensembles (backend: ensemble)")
         if self.stage1_from is not None and (self.backend != "embedding" or self.stage1_from == self.name):
             raise ValueError(f"system {self.name}: stage1_from needs the embedding backend and another system, "
                              f"got {self.stage1_from!r}")
