@@ -134,7 +134,7 @@ def test_stage1_artifacts(tiny_run):
     long = pd.read_csv(r / "summary/metrics.csv")
     assert {"system", "seed", "stage", "split", "machine", "section", "domain", "auc", "pauc"} <= set(long.columns)
     assert {sy.split("@")[0] for sy in long["system"]} == {"Ba+Ltrp", "GMM", "AE", "CAE-DANN-SVDD", "Ba+Ltrp+Ps+Ex",
-                                                           "Ens-zsum", "Ens-rank"}
+                                                           "Wilkinghoff+SSL", "Ens-zsum", "Ens-rank"}
     assert long.loc[long["machine"] == "ALL", "official_score"].notna().all()
     table = (r / "summary/table.md").read_text()
     assert "Ba+Ltrp" in table and "GMM" in table and "AE" in table and "official score" in table
@@ -143,6 +143,29 @@ def test_stage1_artifacts(tiny_run):
     assert set(load_baseline_model(r / "AE/seed0/stage1/baseline.pkl", "autoencoder").states) == {"ToyCar", "fan"}
     cae = load_baseline_model(r / "CAE-DANN-SVDD/seed0/stage1/baseline.pkl", "cae_svdd")
     assert set(cae.states) == {"ToyCar", "fan"}  # one shared model (paper 004), keyed per machine type
+
+
+def test_wilkinghoff_ssl_system(tiny_run):
+    """Seed 002's Wilkinghoff+SSL: its train.ssl options reach the training loop (an SSL loss
+    term in the history, mixup at 50 %, the SSL head saved) and its rows are in the summary."""
+    import torch
+
+    stage = tiny_run / "results/Wilkinghoff+SSL/seed0/stage1"
+    report = json.loads((stage / "train_report.json").read_text())
+    assert report["epochs"] == len(report["history"]) == 2
+    assert all(np.isfinite(h["ssl"]) and h["ssl"] > 0 and h["trp"] == 0 for h in report["history"])
+    state = torch.load(stage / "model.pt", map_location="cpu", weights_only=False)
+    assert state["config"]["network"] == "Wilkinghoff"
+    assert state["config"]["ssl"] == {"statex": True, "featex": True, "variant": "paper", "prob": 0.5, "weight": 1.0}
+    n = len(state["classes"])  # machine-type labels; StatEx x FeatEx: 9 N SSL classes, 16 sub-clusters
+    assert state["ssl_head"]["head.centres"].shape == (32, 9 * n * 16)
+    emb = read_table(stage / "embeddings_test.parquet", "embeddings")
+    assert len(emb["embedding"].iloc[0]) == 32  # 2 branches x 16 (tiny net)
+    long = pd.read_csv(tiny_run / "results/summary/metrics.csv")
+    rows = long[(long["system"].str.split("@").str[0] == "Wilkinghoff+SSL") & (long["machine"] == "ALL")]
+    assert set(rows["backend"]) == {"kmeans_cos", "knn", "smote_knn", "rescaled_knn", "gmm"}
+    assert rows["official_score"].notna().all()
+    assert "Wilkinghoff+SSL" in (tiny_run / "results/summary/table.md").read_text()
 
 
 def test_stage2_artifacts_of_the_iterative_system(tiny_run):
@@ -197,9 +220,10 @@ def test_summary_tables_and_report(tiny_run, tiny_config):
     table2, table_a1 = pd.read_csv(r / "table2.csv"), pd.read_csv(r / "table_a1.csv")
     assert list(table2.columns) == ["condition", "system", "stage", "dev"]
     assert list(table_a1.columns) == ["condition", "system", "stage", "dev source", "dev target"]
-    # Ba+Ltrp, GMM, AE, CAE-DANN-SVDD + Ba+Ltrp+Ps+Ex stages 1, 2 + the 2 ensembles; and the 4
-    # further scoring back-ends of the 3 embedding runs (tiny config: all five back-ends)
-    assert len(table2) == len(table_a1) == 8 + 4 * 3
+    # Ba+Ltrp, GMM, AE, CAE-DANN-SVDD, Wilkinghoff+SSL + Ba+Ltrp+Ps+Ex stages 1, 2 + the 2 ensembles;
+    # and the 4 further scoring back-ends of the 4 embedding runs (tiny config: all five back-ends)
+    assert len(table2) == len(table_a1) == 9 + 4 * 4
+    assert set(table2.loc[table2["system"].str.startswith("Wilkinghoff+SSL"), "stage"]) == {1}
     long = pd.read_csv(r / "metrics.csv")
     runs = long[(long["system"].str.startswith("Ba+Ltrp")) & (long["stage"] == 1) & (long["machine"] == "ALL")]
     assert set(runs.loc[runs["system"].str.split("@").str[0] == "Ba+Ltrp", "backend"]) == {
@@ -213,7 +237,7 @@ def test_summary_tables_and_report(tiny_run, tiny_config):
     assert set(agg["metric"]) == {"official_score", "auc_source", "auc_target", "pauc"}
     assert "sd" in agg.columns
     ladder = pd.read_csv(r / "ladder.csv", keep_default_na=False).set_index(["system", "stage"])
-    assert len(ladder) == 8 + 4 * 3 and ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "ARI"] != ""
+    assert len(ladder) == 9 + 4 * 4 and ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "ARI"] != ""
     assert ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "N_ex"] != "" and ladder.loc[("Ba+Ltrp+Ps+Ex", 1), "ARI"] == ""
     assert "## Ladder" in (r / "table.md").read_text()
     assert agg["mean"].between(0, 100).all()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["BACKENDS", "PSEUDO_LABEL_METHODS", "SystemRecipe", "check_stage1_reuse"]
+__all__ = ["BACKENDS", "PSEUDO_LABEL_METHODS", "SSL_OPTIONS", "SystemRecipe", "check_ssl_options",
+           "check_stage1_reuse"]
 
 #: ``embedding``: a net trained on the trainset's label column, scored by −max cosine to
 #: representatives (the seed method and its ablations); the others are frame baselines
@@ -17,6 +18,35 @@ BACKENDS = ("embedding", "gmm", "autoencoder", "cae_svdd", "ensemble")
 #: paper's k-means pseudo-labels, §4.2.2) or ``oracle`` (``pseudo_labels: oracle``, a
 #: diagnostic: the true attribute combination per machine type x domain).
 PSEUDO_LABEL_METHODS = ("kmeans", "oracle")
+
+#: Keys of ``train.ssl`` (seed 002's StatEx/FeatEx, :class:`asdflow.train.SSLConfig`).
+SSL_OPTIONS = ("statex", "featex", "variant", "prob", "weight")
+
+
+def check_ssl_options(system: str, network: str, ssl: Any) -> None:
+    """Raise ``ValueError`` naming ``system`` when its ``train.ssl`` options are invalid.
+
+    A mapping of :data:`SSL_OPTIONS`; ``statex``/``featex`` booleans; ``variant`` paper|code;
+    ``prob`` in [0, 1]; FeatEx (seed 002 §3.3) exchanges one of TWO branch embeddings, so it
+    needs the two-branch ``Wilkinghoff`` network (``Ba`` has three branches).
+    """
+    where = f"system {system}: train.ssl"
+    if not isinstance(ssl, Mapping):
+        raise ValueError(f"{where} must be a mapping of {list(SSL_OPTIONS)}, got {ssl!r}")
+    unknown = sorted(set(ssl) - set(SSL_OPTIONS))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown} (known: {list(SSL_OPTIONS)})")
+    for key in ("statex", "featex"):
+        if not isinstance(ssl.get(key, False), bool):
+            raise ValueError(f"{where}.{key} must be true or false, got {ssl[key]!r}")
+    if ssl.get("variant", "paper") not in ("paper", "code"):
+        raise ValueError(f"{where}.variant must be paper or code, got {ssl['variant']!r}")
+    prob = ssl.get("prob", 0.5)
+    if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
+        raise ValueError(f"{where}.prob must be a number in [0, 1], got {prob!r}")
+    if ssl.get("featex") and network != "Wilkinghoff":
+        raise ValueError(f"{where}.featex exchanges one of two branch embeddings (seed 002 §3.3) and needs "
+                         f"network: Wilkinghoff, not {network}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +98,10 @@ class SystemRecipe:
                 raise ValueError(f"system {self.name}: {len(self.weights)} weights for {len(self.members)} members")
         elif self.members or self.weights is not None:
             raise ValueError(f"system {self.name}: members and weights are keys of ensembles (backend: ensemble)")
+        if "ssl" in self.train:
+            if self.backend != "embedding":
+                raise ValueError(f"system {self.name}: train.ssl needs the embedding backend")
+            check_ssl_options(self.name, self.network, self.train["ssl"])
         if self.stage1_from is not None and (self.backend != "embedding" or self.stage1_from == self.name):
             raise ValueError(f"system {self.name}: stage1_from needs the embedding backend and another system, "
                              f"got {self.stage1_from!r}")
@@ -94,8 +128,17 @@ class SystemRecipe:
         return {**(config.get(self.backend) or {}), **self.options}
 
     def train_options(self, base: Mapping[str, Any], seed: int) -> dict[str, Any]:
-        """The TrainConfig dict for this system: the global train block + overrides + seed."""
+        """The TrainConfig dict for this system: the global train block + overrides + seed.
+
+        ``ssl`` mappings merge key by key (a system's ``train.ssl`` over the global one); an empty
+        or absent ``ssl`` is left out, so systems without SSL keep their options unchanged.
+        """
         opts = {**base, **self.train}
+        ssl = {**(base.get("ssl") or {}), **(self.train.get("ssl") or {})}
+        opts.pop("ssl", None)
+        if ssl:
+            check_ssl_options(self.name, self.network, ssl)
+            opts["ssl"] = ssl
         trip = dict(opts.pop("triplet_options", {}) or {})
         trip["enabled"] = self.triplet
         return {**opts, "network": self.network, "triplet": trip, "seed": seed}
