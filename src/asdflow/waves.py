@@ -6,6 +6,7 @@ not import torch; ``asdflow.data.CachedWaves`` still resolves here.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
