@@ -10,7 +10,7 @@ __all__ = ["BACKENDS", "PSEUDO_LABEL_METHODS", "SystemRecipe", "check_stage1_reu
 #: ``embedding``: a net trained on the trainset's label column, scored by −max cosine to
 #: representatives (the seed method and its ablations); the others are frame baselines
 #: (:mod:`asdflow.baselines`): fitted on the training clips, scoring every clip directly.
-BACKENDS = ("embedding", "gmm", "autoencoder", "cae_svdd")
+BACKENDS = ("embedding", "gmm", "autoencoder", "cae_svdd", "serial_oe")
 
 #: How a stage >= 2 relabels the original clips: ``kmeans`` (``pseudo_labels: true``, the
 #: paper's k-means pseudo-labels, §4.2.2) or ``oracle`` (``pseudo_labels: oracle``, a
