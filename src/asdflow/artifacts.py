@@ -115,9 +115,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
                       "attributes": "attribute tail of the file name", "snr_db": "signal-to-noise ratio (dB)"}),
     Artifact(f"{_SYNTH}/train_anomalies.csv", ("synth_data",),
              "a few anomalous training clips per machine type, outside the DCASE tree (train_anomalies/); "
-             "read only by systems given them (serial_oe anomalies: synthetic)", "data",
-             columns={"machine": "machine type", "path": "audio file, relative to this list",
-                      "anomaly_kind": "kind of the injected anomaly"}),
+             "columns machine, path (relative to this list), anomaly_kind; read only by systems given "
+             "them (serial_oe anomalies: synthetic)", "data"),
     Artifact(f"{_SYNTH}/{{path}}", ("synth_data",),
              "the synthetic data themselves: DCASE-layout dev set (dcase/: WAV clips, attributes_XX.csv), "
              "AudioSet-layout pool (audioset/: WAV clips, segment lists, class_labels_indices.csv) and "
