@@ -194,6 +194,7 @@ def load_torchvision_weights(model: EfficientNetB0, weights: str | Path | Mappin
     if missing or unexpected or bad_shape:
         raise ValueError(f"not a torchvision efficientnet_b0 state dict: missing {missing[:5]}, unexpected "
                          f"{unexpected[:5]}, wrong shape {bad_shape[:5]}")
-    skipped = [k for k in own if k.startswith("classifier.") and (k not in sd or tuple(sd[k].shape) != tuple(own[k].shape))]
+    skipped = [k for k in own
+               if k.startswith("classifier.") and (k not in sd or tuple(sd[k].shape) != tuple(own[k].shape))]
     model.load_state_dict({**own, **{k: v for k, v in sd.items() if k not in skipped}}, strict=True)
     return skipped
