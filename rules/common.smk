@@ -69,6 +69,11 @@ def synth_input(wildcards=None):
     return []
 
 
+def synth_dir():
+    """The built-in data's folder when the run reads them (a backend's `synthetic` file option), else None."""
+    return SYNTH_DIR if uses_synthetic_dcase() else None
+
+
 def dcase_root():
     return f"{SYNTH_DIR}/dcase" if uses_synthetic_dcase() else config["dcase_root"]
 

@@ -1,6 +1,6 @@
 # Per-stage steps of every system. Embedding systems: trainset -> model -> embeddings_{train,test}
-# -> representatives + train_scores -> test_scores -> metrics. Frame baselines (gmm, autoencoder, cae_svdd):
-# baseline.pkl -> train_scores + test_scores -> metrics. Ensembles: their members' scores ->
+# -> representatives + train_scores -> test_scores -> metrics. Frame baselines (gmm, autoencoder, cae_svdd,
+# serial_oe): baseline.pkl -> train_scores + test_scores -> metrics. Ensembles: their members' scores ->
 # train_scores + test_scores (+ ensemble.json) -> metrics.
 # Artifacts: results/<system>/seed<k>/stage<m>/...  Backends are chosen by the system's recipe
 # (wildcard constraints below), so the summary and evaluation rules treat every system alike.
@@ -234,10 +234,12 @@ rule evaluate_backend:
 
 
 rule fit_baseline:
-    """A frame baseline (GMM, DCASE autoencoder): one model per machine type, training clips."""
+    """A frame baseline (GMM, DCASE autoencoder, CAE-DANN-SVDD, Serial-OE) fitted on the training clips."""
     input:
         manifest="results/manifests/dcase.parquet",
         cache="results/cache/dcase.npy",
+        # files the backend's options name (serial_oe: anomalies list, pretrained weights)
+        files=lambda wc: recipe(wc).baseline_files(config, synth_dir()),
     output:
         "results/{system}/seed{seed}/stage1/baseline.pkl",
     log:
@@ -254,7 +256,7 @@ rule fit_baseline:
         runtime=runtime_min(240),
     params:
         backend=lambda wc: recipe(wc).backend,
-        options=lambda wc: recipe(wc).baseline_options(config),
+        options=lambda wc: recipe(wc).baseline_options(config, synth_dir()),
         sample_rate=config["audio"]["sample_rate"],
         code=CODE_SCORING,
     script:

@@ -320,7 +320,8 @@ def test_deterministic_per_seed(
     again = generate(tmp_path, cfg)
     assert _hashes(tmp_path) == _hashes(out)
     strip = lambda s: {
-        k: v for k, v in s.items() if k not in {"dcase_root", "truth", "labels", "segments", "audio_dirs", "pool_truth"}
+        k: v for k, v in s.items()
+        if k not in {"dcase_root", "truth", "labels", "segments", "audio_dirs", "pool_truth", "train_anomalies"}
     }
     assert strip(again) == strip(summary)
     assert json.loads((tmp_path / "synth_summary.json").read_text()) == again
@@ -411,3 +412,31 @@ def test_pool_has_machine_like_and_unrelated_clips(tiny: tuple[Path, SynthConfig
     assert ext["machine_like"] == round(cfg.n_external * cfg.external_machine_fraction)
     used = {mid for c in POOL_CATEGORIES.values() for labels in c.labels for mid in labels}
     assert used <= {mid for mid, _ in AUDIOSET_CLASSES}
+
+
+def test_train_anomalies_are_outside_the_dcase_tree_and_new_clips(tiny: tuple[Path, SynthConfig, dict],
+                                                                   tmp_path: Path) -> None:
+    """A few anomalous training clips (Serial-OE's "few real anomalies"): listed in
+    train_anomalies.csv, written outside dcase/ (no system trains on them unless given the list),
+    not copies of any test clip; without them the DCASE files are byte-identical."""
+    out, cfg, summary = tiny
+    assert cfg.n_train_anomalies == 2
+    listed = pd.read_csv(out / "train_anomalies.csv", dtype=str)
+    assert summary["train_anomalies"] == str(out / "train_anomalies.csv")
+    assert list(listed.columns) == ["machine", "path", "anomaly_kind"]
+    assert listed.groupby("machine").size().to_dict() == {m: 2 for m in cfg.machines}
+    assert summary["n_train_anomalies"] == {m: 2 for m in cfg.machines}
+    test_hashes = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (out / "dcase").rglob("*.wav")}
+    for r in listed.itertuples():
+        path = out / r.path
+        assert path.is_file() and r.path.startswith(f"train_anomalies/{r.machine}/")
+        m = LABELLED.match(path.name)
+        assert m and m["split"] == "train" and m["label"] == "anomaly" and m["domain"] == "source"
+        assert r.anomaly_kind in MACHINE_TYPES[r.machine].anomalies
+        assert hashlib.sha256(path.read_bytes()).hexdigest() not in test_hashes
+    none = SynthConfig.preset("tiny", n_train_anomalies=0)
+    generate(tmp_path, none)
+    assert pd.read_csv(tmp_path / "train_anomalies.csv").empty
+    assert not (tmp_path / "train_anomalies").exists() or not any((tmp_path / "train_anomalies").rglob("*.wav"))
+    dcase = lambda root: {p: h for p, h in _hashes(root).items() if p.startswith("dcase/")}  # noqa: E731
+    assert dcase(tmp_path) == dcase(out)

@@ -117,7 +117,7 @@ def test_stage1_artifacts(tiny_run):
     reps = read_table(stage / "representatives.parquet", "representatives")
     # per machine: k_source=4 source centres + every (3) target training clip
     assert reps.groupby("machine").size().to_dict() == {"ToyCar": 7, "fan": 7}
-    for system in ("Ba+Ltrp", "GMM", "AE", "CAE-DANN-SVDD"):
+    for system in ("Ba+Ltrp", "GMM", "AE", "CAE-DANN-SVDD", "Serial-OE"):
         d = r / system / "seed0/stage1"
         for split in ("train", "test"):
             scores = read_table(d / f"{split}_scores.parquet", "scores")
@@ -133,8 +133,8 @@ def test_stage1_artifacts(tiny_run):
         assert len(rows) == 8 and all(r.split(",")[1] in ("0", "1") for r in rows)
     long = pd.read_csv(r / "summary/metrics.csv")
     assert {"system", "seed", "stage", "split", "machine", "section", "domain", "auc", "pauc"} <= set(long.columns)
-    assert {sy.split("@")[0] for sy in long["system"]} == {"Ba+Ltrp", "GMM", "AE", "CAE-DANN-SVDD", "Ba+Ltrp+Ps+Ex",
-                                                           "Wilkinghoff+SSL", "Ens-zsum", "Ens-rank"}
+    assert {sy.split("@")[0] for sy in long["system"]} == {"Ba+Ltrp", "GMM", "AE", "CAE-DANN-SVDD", "Serial-OE",
+                                                           "Ba+Ltrp+Ps+Ex", "Wilkinghoff+SSL", "Ens-zsum", "Ens-rank"}
     assert long.loc[long["machine"] == "ALL", "official_score"].notna().all()
     table = (r / "summary/table.md").read_text()
     assert "Ba+Ltrp" in table and "GMM" in table and "AE" in table and "official score" in table
@@ -143,6 +143,11 @@ def test_stage1_artifacts(tiny_run):
     assert set(load_baseline_model(r / "AE/seed0/stage1/baseline.pkl", "autoencoder").states) == {"ToyCar", "fan"}
     cae = load_baseline_model(r / "CAE-DANN-SVDD/seed0/stage1/baseline.pkl", "cae_svdd")
     assert set(cae.states) == {"ToyCar", "fan"}  # one shared model (paper 004), keyed per machine type
+    soe = load_baseline_model(r / "Serial-OE/seed0/stage1/baseline.pkl", "serial_oe")
+    # seed 001: one extractor per machine type (the other type's clips were its pseudo-anomalies),
+    # GMMs per section (+ the type's pooled one); no anomaly list given
+    assert set(soe.states) == {"ToyCar", "fan"} and set(soe.gmms["fan"]) == {"*", "00"}
+    assert soe.config["n_anomalous"] == {} and soe.config["extractor"] == "Ba"
 
 
 def test_wilkinghoff_ssl_system(tiny_run):
@@ -220,9 +225,9 @@ def test_summary_tables_and_report(tiny_run, tiny_config):
     table2, table_a1 = pd.read_csv(r / "table2.csv"), pd.read_csv(r / "table_a1.csv")
     assert list(table2.columns) == ["condition", "system", "stage", "dev"]
     assert list(table_a1.columns) == ["condition", "system", "stage", "dev source", "dev target"]
-    # Ba+Ltrp, GMM, AE, CAE-DANN-SVDD, Wilkinghoff+SSL + Ba+Ltrp+Ps+Ex stages 1, 2 + the 2 ensembles;
-    # and the 4 further scoring back-ends of the 4 embedding runs (tiny config: all five back-ends)
-    assert len(table2) == len(table_a1) == 9 + 4 * 4
+    # Ba+Ltrp, GMM, AE, CAE-DANN-SVDD, Serial-OE, Wilkinghoff+SSL + Ba+Ltrp+Ps+Ex stages 1, 2 + the 2
+    # ensembles; and the 4 further scoring back-ends of the 4 embedding runs (tiny config: all five back-ends)
+    assert len(table2) == len(table_a1) == 10 + 4 * 4
     assert set(table2.loc[table2["system"].str.startswith("Wilkinghoff+SSL"), "stage"]) == {1}
     long = pd.read_csv(r / "metrics.csv")
     runs = long[(long["system"].str.startswith("Ba+Ltrp")) & (long["stage"] == 1) & (long["machine"] == "ALL")]
@@ -237,7 +242,7 @@ def test_summary_tables_and_report(tiny_run, tiny_config):
     assert set(agg["metric"]) == {"official_score", "auc_source", "auc_target", "pauc"}
     assert "sd" in agg.columns
     ladder = pd.read_csv(r / "ladder.csv", keep_default_na=False).set_index(["system", "stage"])
-    assert len(ladder) == 9 + 4 * 4 and ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "ARI"] != ""
+    assert len(ladder) == 10 + 4 * 4 and ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "ARI"] != ""
     assert ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "N_ex"] != "" and ladder.loc[("Ba+Ltrp+Ps+Ex", 1), "ARI"] == ""
     assert "## Ladder" in (r / "table.md").read_text()
     assert agg["mean"].between(0, 100).all()

@@ -113,9 +113,14 @@ ARTIFACTS: tuple[Artifact, ...] = (
                       "file_name": "audio file name", "domain": "source | target",
                       "label": "normal | anomaly", "anomaly_kind": "kind of the injected anomaly (none)",
                       "attributes": "attribute tail of the file name", "snr_db": "signal-to-noise ratio (dB)"}),
+    Artifact(f"{_SYNTH}/train_anomalies.csv", ("synth_data",),
+             "a few anomalous training clips per machine type, outside the DCASE tree (train_anomalies/); "
+             "columns machine, path (relative to this list), anomaly_kind; read only by systems given "
+             "them (serial_oe anomalies: synthetic)", "data"),
     Artifact(f"{_SYNTH}/{{path}}", ("synth_data",),
-             "the synthetic data themselves: DCASE-layout dev set (dcase/: WAV clips, attributes_XX.csv) "
-             "and AudioSet-layout pool (audioset/: WAV clips, segment lists, class_labels_indices.csv); "
+             "the synthetic data themselves: DCASE-layout dev set (dcase/: WAV clips, attributes_XX.csv), "
+             "AudioSet-layout pool (audioset/: WAV clips, segment lists, class_labels_indices.csv) and "
+             "the anomalous training clips (train_anomalies/); "
              "written next to synth_summary.json (not declared outputs)", "data",
              declared=False, provenance_of=f"{_SYNTH}/synth_summary.json"),
     # --- manifests -------------------------------------------------------------------------
@@ -181,7 +186,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
              "combine (zsum | rank), weights, per_section, and per member x machine type (x section) the "
              "count, mean and sd of its training scores and whether it was left out (zero sd)", "stage"),
     Artifact(f"{_STAGE}/baseline.pkl", ("fit_baseline",),
-             "fitted frame baseline (GMM, DCASE autoencoder: one model per machine type; CAE-DANN-SVDD) (pickle)", "stage"),
+             "fitted frame baseline (GMM, DCASE autoencoder: one model per machine type; CAE-DANN-SVDD; "
+             "Serial-OE: extractor per machine type + GMMs per section) (pickle)", "stage"),
     Artifact(f"{_STAGE}/metrics.parquet", ("evaluate",),
              "AUC and pAUC per dataset x machine x section x domain (docs/formats.md §2.2)", "stage",
              schema="metrics"),

@@ -5,14 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["BACKENDS", "PSEUDO_LABEL_METHODS", "SSL_OPTIONS", "SystemRecipe", "check_ssl_options",
-           "check_stage1_reuse"]
+__all__ = ["BACKENDS", "BASELINE_FILE_OPTIONS", "PSEUDO_LABEL_METHODS", "SSL_OPTIONS", "SystemRecipe",
+           "check_ssl_options", "check_stage1_reuse"]
 
 #: ``embedding``: a net trained on the trainset's label column, scored by −max cosine to
 #: representatives (the seed method and its ablations); the others are frame baselines
 #: (:mod:`asdflow.baselines`): fitted on the training clips, scoring every clip directly;
 #: ``ensemble`` combines the scores of member systems (:mod:`asdflow.ensemble`).
-BACKENDS = ("embedding", "gmm", "autoencoder", "cae_svdd", "ensemble")
+BACKENDS = ("embedding", "gmm", "autoencoder", "cae_svdd", "serial_oe", "ensemble")
+
+#: Options of a frame baseline that name input files: they become inputs of the fit job (it
+#: waits for them and reruns when they change). The value ``synthetic`` of an option listed with
+#: a file name stands for that file of the built-in synthetic data (``serial_oe.anomalies:
+#: synthetic`` = the anomalous training clips the generator writes, ``train_anomalies.csv``).
+BASELINE_FILE_OPTIONS: dict[str, dict[str, str | None]] = {
+    "serial_oe": {"anomalies": "train_anomalies.csv", "pretrained": None},
+}
 
 #: How a stage >= 2 relabels the original clips: ``kmeans`` (``pseudo_labels: true``, the
 #: paper's k-means pseudo-labels, §4.2.2) or ``oracle`` (``pseudo_labels: oracle``, a
@@ -123,9 +131,28 @@ class SystemRecipe:
             raise KeyError(f"system {name!r} is not defined in system_definitions (known: {sorted(definitions)})")
         return cls(name=name, **definitions[name])
 
-    def baseline_options(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        """Options of a frame baseline: the config block named after the backend + overrides."""
-        return {**(config.get(self.backend) or {}), **self.options}
+    def baseline_options(self, config: Mapping[str, Any], synth_dir: str | None = None) -> dict[str, Any]:
+        """Options of a frame baseline: the config block named after the backend + overrides.
+
+        A file option (:data:`BASELINE_FILE_OPTIONS`) set to ``synthetic`` becomes the path of
+        the built-in data's file under ``synth_dir`` (the synthetic data's folder; ``None``
+        when the run reads real data, which makes ``synthetic`` an error)."""
+        opts = {**(config.get(self.backend) or {}), **self.options}
+        for key, synth_name in BASELINE_FILE_OPTIONS.get(self.backend, {}).items():
+            if opts.get(key) != "synthetic":
+                continue
+            if synth_name is None:
+                raise ValueError(f"system {self.name}: {self.backend}.{key} cannot be 'synthetic'")
+            if synth_dir is None:
+                raise ValueError(f"system {self.name}: {self.backend}.{key}: 'synthetic' needs the built-in data "
+                                 "(dcase_root: null); give the path of a list instead")
+            opts[key] = f"{synth_dir}/{synth_name}"
+        return opts
+
+    def baseline_files(self, config: Mapping[str, Any], synth_dir: str | None = None) -> list[str]:
+        """The input files the frame baseline's options name (:data:`BASELINE_FILE_OPTIONS`)."""
+        opts = self.baseline_options(config, synth_dir)
+        return [str(opts[k]) for k in BASELINE_FILE_OPTIONS.get(self.backend, {}) if opts.get(k)]
 
     def train_options(self, base: Mapping[str, Any], seed: int) -> dict[str, Any]:
         """The TrainConfig dict for this system: the global train block + overrides + seed.
