@@ -57,7 +57,8 @@ def test_stage1_is_trained_once_and_reused(tmp_path, tiny_config):
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = [(r, dict(kv.split("=", 1) for kv in w.split(", ")) if w else {}) for r, w in _planned(proc.stdout)]
     train = sorted((w["system"], w["stage"]) for r, w in jobs if r == "train_embedding")
-    assert train == [("Ba+Ltrp", "1"), ("Ba+Ltrp+Ps+Ex", "2")], train
+    # Wilkinghoff+SSL is a stage-1 system of its own (another net: nothing to reuse)
+    assert train == [("Ba+Ltrp", "1"), ("Ba+Ltrp+Ps+Ex", "2"), ("Wilkinghoff+SSL", "1")], train
     assert [w for r, w in jobs if r == "reuse_stage1_model"] == [{"system": "Ba+Ltrp+Ps+Ex", "seed": "0"}]
     for rule in ("trainset_stage1", "embed_dcase", "representatives", "score_test", "evaluate"):
         assert any(r == rule and w["system"] == "Ba+Ltrp+Ps+Ex" and w.get("stage", "1") == "1" for r, w in jobs), rule
