@@ -138,7 +138,13 @@ rule representatives:
         mem_mb=mem_mb(4000),
         runtime=runtime_min(30),
     params:
-        scoring=config["scoring"],
+        # the paper's scoring options only: a change of scoring.backends (or a further back-end's
+        # options) reruns score_backends, never the representatives and what follows them
+        scoring={
+            k: config["scoring"][k]
+            for k in ("k_source", "target_mode", "k_target", "renormalize", "per_section")
+            if k in config["scoring"]
+        },
         code=CODE_SCORING,
     script:
         "../workflow_scripts/representatives.py"
