@@ -11,7 +11,7 @@ import yaml
 from asdflow.configcheck import ConfigError, check_config
 from asdflow.ensemble import MemberSpec, combine_scores, ensemble_base_systems, ensemble_problems, resolve_members
 from asdflow.recipes import SystemRecipe
-from conftest import REPO
+from conftest import REPO, run_snakemake
 
 DEFS = {
     "Ba+Ltrp": {"backend": "embedding"},
@@ -215,16 +215,9 @@ def test_per_section_statistics_and_nan_scores():
 
 def test_workflow_stops_at_parse_time_on_an_unknown_member(tmp_path):
     """The real Snakefile, a dry run: the bad member is named before any job."""
-    import subprocess
-    import sys
-
     bad = tmp_path / "bad.yaml"
     bad.write_text("system_definitions:\n  Ens: {backend: ensemble, members: [GMM, 'Ba+Ltrp@nope_knn']}\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "--cores", "1",
-         "--configfile", str(bad), "--directory", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
-    )
+    proc = run_snakemake(tmp_path, "-n", configfiles=[bad], timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert (f"config key system_definitions.Ens.members (set in {bad}): system Ens: member 'Ba+Ltrp@nope_knn': "

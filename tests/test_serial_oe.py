@@ -23,12 +23,7 @@ TINY = dict(extractor="Ba", ba_net={"emb_dim": 8, "base_channels": 4, "spectrum_
             hop_seconds=0.25, epochs=3, batch_size=8, gmm_reg_covar=1e-3, device="cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --------------------------------------------------------------------------- sampler
