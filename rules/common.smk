@@ -190,6 +190,13 @@ def train_options(wildcards):
     return recipe(wildcards).train_options(config["train"], int(wildcards.seed))
 
 
+def train_threads(wildcards):
+    """CPU threads of a training job: config train_threads.stage1 for stage 1 (independent
+    trainings that run side by side), .later for the chained later stages."""
+    key = "stage1" if int(wildcards.stage) == 1 else "later"
+    return int(config["train_threads"][key])
+
+
 def label_mode(name):
     """machine (unlabeled) or machine_attr (labeled); an ensemble is labeled when one of the
     systems it reads is."""

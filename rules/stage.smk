@@ -48,7 +48,7 @@ rule train_embedding:
         system=systems_with_backend("embedding"),
     conda:
         "../envs/asdflow-gpu.yaml"
-    threads: 2
+    threads: train_threads
     resources:
         mem_mb=mem_mb(8000),
         runtime=runtime_min(720),
