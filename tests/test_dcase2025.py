@@ -246,3 +246,51 @@ def test_kaldi_fbank_matches_the_frame_by_frame_definition():
     np.testing.assert_allclose(ours, ref, atol=2e-3, rtol=1e-4)
     with pytest.raises(ValueError, match="shorter than one"):
         kaldi_fbank(torch.zeros(1, 399))
+
+
+# --------------------------------------------------------------------------- through the workflow
+
+
+def test_beats_through_the_workflow_with_a_generated_checkpoint(tmp_path):
+    """Both BEATs roles on the tiny data with a generated checkpoint: (a) GMM-BIC pseudo-labels of
+    DCASE2025-Spec clustered on frozen BEATs features (rule embed_beats; no stage-1 training
+    needed for them), (b) the frozen front-end as system BEATs-frozen, scored by its SMOTE-kNN
+    back-end. Without a checkpoint the workflow refuses at parse time, naming the key."""
+    from conftest import run_snakemake
+
+    ckpt = tmp_path / "BEATs_tiny.pt"
+    _write_ckpt(ckpt)
+    extra = tmp_path / "beats.yaml"
+    extra.write_text(yaml.safe_dump({
+        "beats": {"checkpoint": str(ckpt)}, "systems": ["BEATs-frozen", "DCASE2025-Spec"],
+        "scoring": {"backends": ["kmeans_cos"]},  # smote_knn still comes: the systems' own scoring
+        "system_definitions": {"DCASE2025-Spec": {"pseudo_label_features": "beats"}}}))
+    tiny = REPO / "tests/configs/tiny.yaml"
+    work = tmp_path / "run"
+    targets = ["results/DCASE2025-Spec/seed0/stage2/pseudolabels.parquet",
+               "results/BEATs-frozen/seed0/stage1/metrics.parquet",
+               "results/BEATs-frozen/seed0/stage1/backends/smote_knn/metrics.parquet"]
+    proc = run_snakemake(work, "--", *targets, configfiles=[tiny, extra])
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    import pandas as pd
+
+    from asdflow.schemas import read_table
+
+    feats = read_table(work / "results/features/beats/embeddings_train.parquet", "embeddings")
+    assert len(feats["embedding"].iloc[0]) == 32 and (feats["split"] == "train").all()
+    pl = read_table(work / "results/DCASE2025-Spec/seed0/stage2/pseudolabels.parquet", "pseudolabels")
+    assert sorted(pl["clip_id"]) == sorted(feats["clip_id"])
+    assert not (work / "results/DCASE2025-Spec/seed0/stage1/model.pt").exists()  # not needed for (a)
+    log = (work / "logs/pseudolabels/DCASE2025-Spec/seed0/stage2.log").read_text()
+    assert "gmm_bic on beats features" in log
+    report = yaml.safe_load((work / "results/BEATs-frozen/seed0/stage1/train_report.json").read_text())
+    assert report["frozen"] and report["epochs"] == 0 and report["history"] == []
+    emb = read_table(work / "results/BEATs-frozen/seed0/stage1/embeddings_test.parquet", "embeddings")
+    assert len(emb["embedding"].iloc[0]) == 32
+    for m in ("metrics.parquet", "backends/smote_knn/metrics.parquet"):
+        metrics = pd.read_parquet(work / "results/BEATs-frozen/seed0/stage1" / m)
+        assert metrics["auc"].between(0, 1).all()
+    # no checkpoint: a clear error at parse time
+    extra.write_text(yaml.safe_dump({"systems": ["BEATs-frozen"]}))
+    proc = run_snakemake(work, "-n", configfiles=[tiny, extra])
+    assert proc.returncode != 0 and "beats.checkpoint is not set" in proc.stdout + proc.stderr
