@@ -41,17 +41,15 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-def _demo_train_config() -> dict:
+def _demo_train_config(system: str = "Ba+Ltrp+Ps+Ex") -> dict:
+    """The TrainConfig dict the workflow gives ``system`` with config.yaml (one epoch, CPU)."""
     import yaml
 
+    from asdflow.recipes import SystemRecipe
+
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
-    t = dict(cfg["train"])
-    opts = dict(t.pop("triplet_options", {}) or {})
-    keep = {"epochs", "batch_size", "lr", "weight_decay", "n_subclusters", "adaptive_scale", "net", "sampler",
-            "target_share"}
-    out = {k: v for k, v in t.items() if k in keep}
-    out.update(network="Ba", triplet={"enabled": True, **opts}, epochs=1, device="cpu", seed=0)
-    return out
+    recipe = SystemRecipe.from_config(system, cfg["system_definitions"])
+    return {**recipe.train_options(cfg["train"], seed=0), "epochs": 1, "device": "cpu"}
 
 
 def _merge(base: dict, over: dict) -> dict:

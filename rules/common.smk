@@ -8,6 +8,7 @@ from snakemake.utils import validate
 import asdflow
 from asdflow.backends import DEFAULT_BACKEND
 from asdflow.configcheck import check_config
+from asdflow.ensemble import ensemble_base_systems, resolve_members
 from asdflow.recipes import BACKENDS, SystemRecipe, check_stage1_reuse
 
 # `--config seeds='[0,1,2]'` arrives as strings in Snakemake 9: accept whole numbers written as text
@@ -39,6 +40,8 @@ CODE_SCORING = asdflow.code_version(
 )
 # the label columns of trainsets and pseudo-labels (true attributes, oracle, k-means)
 CODE_LABELS = asdflow.code_version("data.py", "pseudo.py", "recipes.py")
+# score ensembles (score_ensemble): its own version, so that other scoring steps do not rerun
+CODE_ENSEMBLE = asdflow.code_version("ensemble.py", "schemas.py")
 SYNTH_DIR = (
     f"results/data/synth/{config['synth']['preset']}-seed{config['synth']['seed']}"
 )
@@ -64,6 +67,11 @@ def synth_input(wildcards=None):
     if uses_synthetic_dcase() or external_kind() == "synthetic":
         return [SYNTH_SUMMARY]
     return []
+
+
+def synth_dir():
+    """The built-in data's folder when the run reads them (a backend's `synthetic` file option), else None."""
+    return SYNTH_DIR if uses_synthetic_dcase() else None
 
 
 def dcase_root():
@@ -141,7 +149,7 @@ if _beats_systems and not config["beats"]["checkpoint"]:
         "checkpoint file (e.g. BEATs_iter3.pt from the BEATs authors; the workflow cannot download it)"
     )
 
-BASELINE_BACKENDS = [b for b in BACKENDS if b != "embedding"]
+BASELINE_BACKENDS = [b for b in BACKENDS if b not in ("embedding", "ensemble")]
 # scoring back-ends of embedding systems beyond the paper's (scoring.backends), plus the own
 # scoring back-end of every requested system that names one (DCASE2025-Spec: smote_knn)
 EXTRA_BACKENDS = [b for b in config["scoring"]["backends"] if b != DEFAULT_BACKEND]
@@ -149,6 +157,27 @@ for _name in config["systems"]:
     _own = SystemRecipe.from_config(_name, SYSTEM_DEFS).scoring
     if _own and _own not in EXTRA_BACKENDS:
         EXTRA_BACKENDS.append(_own)
+
+
+# ensembles: every member resolved to <system>/stage<m>@<backend> (configcheck has already
+# reported bad members with the file that set them; this raises for anything it let through)
+ENSEMBLE_MEMBERS = {
+    n: resolve_members(n, SYSTEM_DEFS, config["scoring"]["backends"])
+    for n, d in SYSTEM_DEFS.items()
+    if d["backend"] == "ensemble"
+}
+
+
+def ensemble_member_scores(split):
+    """Input function: the members' {split}_scores.parquet of an ensemble, same seed."""
+
+    def get(wildcards):
+        return [
+            m.scores_path(wildcards.seed, split)
+            for m in ENSEMBLE_MEMBERS[wildcards.system]
+        ]
+
+    return get
 
 
 def systems_with_backend(*backends):
@@ -208,9 +237,26 @@ def beats_checkpoint(wildcards=None):
     return [str(ckpt)] if ckpt else []
 
 
+def train_threads(wildcards):
+    """CPU threads of a training job: config train_threads.stage1 for stage 1 (independent
+    trainings that run side by side), .later for the chained later stages."""
+    key = "stage1" if int(wildcards.stage) == 1 else "later"
+    return int(config["train_threads"][key])
+
+
+def label_mode(name):
+    """machine (unlabeled) or machine_attr (labeled); an ensemble is labeled when one of the
+    systems it reads is."""
+    if recipe_of(name).backend != "ensemble":
+        return recipe_of(name).labels
+    bases = ensemble_base_systems(name, SYSTEM_DEFS)
+    labeled = any(recipe_of(b).labels == "machine_attr" for b in bases)
+    return "machine_attr" if labeled else "machine"
+
+
 def label_conditions():
     """System -> its label mode (machine = unlabeled, machine_attr = labeled) for the tables."""
-    return {s: recipe_of(s).labels for s in config["systems"]}
+    return {s: label_mode(s) for s in config["systems"]}
 
 
 def pseudo_label_method(wildcards):
@@ -259,16 +305,17 @@ def backend_targets(artifact):
     ]
 
 
+def backend_of_run(name):
+    r = recipe_of(name)
+    if r.backend == "embedding":
+        return DEFAULT_BACKEND
+    return f"ensemble:{r.combine}" if r.backend == "ensemble" else r.backend
+
+
 def backend_of_runs():
-    """System -> the name of its default scoring (summary's backend column)."""
-    return {
-        s: (
-            DEFAULT_BACKEND
-            if recipe_of(s).backend == "embedding"
-            else recipe_of(s).backend
-        )
-        for s in config["systems"]
-    }
+    """System -> the name of its default scoring (summary's backend column; ensemble:<combine>
+    for ensembles)."""
+    return {s: backend_of_run(s) for s in config["systems"]}
 
 
 def previous(artifact):

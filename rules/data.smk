@@ -7,6 +7,8 @@ rule synth_data:
     output:
         summary=SYNTH_SUMMARY,
         pool_truth=f"{SYNTH_DIR}/audioset/pool_truth.csv",  # category of every pool clip
+        # a few anomalous training clips outside the DCASE tree (serial_oe anomalies: synthetic)
+        train_anomalies=f"{SYNTH_DIR}/train_anomalies.csv",
     log:
         "logs/synth_data.log",
     benchmark:

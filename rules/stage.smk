@@ -1,6 +1,7 @@
 # Per-stage steps of every system. Embedding systems: trainset -> model -> embeddings_{train,test}
-# -> representatives + train_scores -> test_scores -> metrics. Frame baselines (gmm, autoencoder, cae_svdd):
-# baseline.pkl -> train_scores + test_scores -> metrics.
+# -> representatives + train_scores -> test_scores -> metrics. Frame baselines (gmm, autoencoder, cae_svdd,
+# serial_oe): baseline.pkl -> train_scores + test_scores -> metrics. Ensembles: their members' scores ->
+# train_scores + test_scores (+ ensemble.json) -> metrics.
 # Artifacts: results/<system>/seed<k>/stage<m>/...  Backends are chosen by the system's recipe
 # (wildcard constraints below), so the summary and evaluation rules treat every system alike.
 
@@ -48,7 +49,7 @@ rule train_embedding:
         system=systems_with_backend("embedding"),
     conda:
         "../envs/asdflow-gpu.yaml"
-    threads: 2
+    threads: train_threads
     resources:
         mem_mb=mem_mb(8000),
         runtime=runtime_min(720),
@@ -138,7 +139,19 @@ rule representatives:
         mem_mb=mem_mb(4000),
         runtime=runtime_min(30),
     params:
-        scoring=config["scoring"],
+        # the paper's scoring options only: a change of scoring.backends (or a further back-end's
+        # options) reruns score_backends, never the representatives and what follows them
+        scoring={
+            k: config["scoring"][k]
+            for k in (
+                "k_source",
+                "target_mode",
+                "k_target",
+                "renormalize",
+                "per_section",
+            )
+            if k in config["scoring"]
+        },
         code=CODE_SCORING,
     script:
         "../workflow_scripts/representatives.py"
@@ -234,10 +247,12 @@ rule evaluate_backend:
 
 
 rule fit_baseline:
-    """A frame baseline (GMM, DCASE autoencoder): one model per machine type, training clips."""
+    """A frame baseline (GMM, DCASE autoencoder, CAE-DANN-SVDD, Serial-OE) fitted on the training clips."""
     input:
         manifest="results/manifests/dcase.parquet",
         cache="results/cache/dcase.npy",
+        # files the backend's options name (serial_oe: anomalies list, pretrained weights)
+        files=lambda wc: recipe(wc).baseline_files(config, synth_dir()),
     output:
         "results/{system}/seed{seed}/stage1/baseline.pkl",
     log:
@@ -254,7 +269,7 @@ rule fit_baseline:
         runtime=runtime_min(240),
     params:
         backend=lambda wc: recipe(wc).backend,
-        options=lambda wc: recipe(wc).baseline_options(config),
+        options=lambda wc: recipe(wc).baseline_options(config, synth_dir()),
         sample_rate=config["audio"]["sample_rate"],
         code=CODE_SCORING,
     script:
@@ -287,6 +302,38 @@ rule score_baseline:
         code=CODE_SCORING,
     script:
         "../workflow_scripts/score_baseline.py"
+
+
+rule score_ensemble:
+    """An ensemble system's train and test scores: its members' scores (other systems,
+    stages, back-ends) aligned by clip and combined per machine type (zsum or rank)."""
+    input:
+        train=ensemble_member_scores("train"),
+        test=ensemble_member_scores("test"),
+    output:
+        train_scores="results/{system}/seed{seed}/stage1/train_scores.parquet",
+        test_scores="results/{system}/seed{seed}/stage1/test_scores.parquet",
+        report="results/{system}/seed{seed}/stage1/ensemble.json",
+    log:
+        "logs/score_ensemble/{system}/seed{seed}/stage1.log",
+    wildcard_constraints:
+        system=systems_with_backend("ensemble"),
+    group:
+        "score"
+    conda:
+        "../envs/asdflow-cpu.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(15),
+    params:
+        # canonical <system>/stage<m>@<backend>, in the order of the inputs
+        members=lambda wc: [m.spec for m in ENSEMBLE_MEMBERS[wc.system]],
+        combine=lambda wc: recipe(wc).combine,
+        weights=lambda wc: recipe(wc).weights,
+        per_section=lambda wc: recipe(wc).per_section,
+        code=CODE_SCORING + CODE_ENSEMBLE,
+    script:
+        "../workflow_scripts/score_ensemble.py"
 
 
 rule evaluate:

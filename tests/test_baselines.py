@@ -151,3 +151,22 @@ def test_representatives_need_original_training_clips():
     trainset = pd.DataFrame({"clip_id": ["b"], "is_external": [False]})
     with pytest.raises(ValueError, match="no training embedding belongs"):
         fit_representatives(emb, trainset, pd.DataFrame({"clip_id": ["a"], "path": ["/x/a.wav"]}), {}, seed=0)
+
+
+def test_serial_oe_file_options_resolve_and_become_inputs():
+    """serial_oe's anomalies/pretrained name files: `synthetic` stands for the built-in data's
+    list, and both are the fit job's inputs (generic: any backend's declared file options)."""
+    from asdflow.recipes import SystemRecipe
+
+    config = {"serial_oe": {"anomalies": None, "pretrained": None, "epochs": 3}}
+    plain = SystemRecipe("Serial-OE", "serial_oe")
+    assert plain.baseline_files(config, "results/data/synth/x") == []
+    with_a = SystemRecipe("S+A", "serial_oe", options={"anomalies": "synthetic", "pretrained": "w.pth"})
+    opts = with_a.baseline_options(config, "results/data/synth/x")
+    assert opts["anomalies"] == "results/data/synth/x/train_anomalies.csv" and opts["epochs"] == 3
+    assert with_a.baseline_files(config, "results/data/synth/x") == [opts["anomalies"], "w.pth"]
+    with pytest.raises(ValueError, match="built-in data"):
+        with_a.baseline_options(config, None)  # real data: give a path
+    with pytest.raises(ValueError, match="cannot be 'synthetic'"):
+        SystemRecipe("S", "serial_oe", options={"pretrained": "synthetic"}).baseline_options(config, "d")
+    assert SystemRecipe("G", "gmm").baseline_files({"gmm": {"n_components": 2}}, "d") == []

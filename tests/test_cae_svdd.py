@@ -40,12 +40,7 @@ def data():
     return train, domains, test, np.array([0] * 8 + [1] * 8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_grl_is_identity_forward_and_reverses_gradient_by_lambda():

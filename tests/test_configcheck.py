@@ -3,14 +3,11 @@ before any job runs; paths the workflow reads must exist (issue 14)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import yaml
 
 from asdflow.configcheck import ConfigError, check_config, config_problems, key_source, path_problems
-from conftest import REPO
+from conftest import REPO, run_snakemake
 
 SCHEMA = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -87,11 +84,7 @@ def test_workflow_stops_at_parse_time_with_the_short_message(tmp_path):
     """The real Snakefile, a dry run: the typo is reported before any job, without a schema dump."""
     bad = tmp_path / "bad.yaml"
     bad.write_text("external:\n  segments: [/no/seg.csv]\n  audio_dirs: [/tmp]\n  label: x.csv\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "--cores", "1",
-         "--configfile", str(bad), "--directory", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
-    )
+    proc = run_snakemake(tmp_path, "-n", configfiles=[bad], timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert f"config key external.label (set in {bad}): unknown key (did you mean 'labels'?" in out

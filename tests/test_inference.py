@@ -133,3 +133,24 @@ def test_inference_batch_size_per_device():
     assert inference_batch_size("cuda", 10.0, gpu_batch_size=200) == 200
     with pytest.raises(ValueError, match="clip_seconds"):
         inference_batch_size("cpu", 0.0)
+
+
+def test_stem_transposed_training_path_matches_the_plain_convolution():
+    # training on CPU convolves a tall map in its transposed layout (a oneDNN speed-up): the same
+    # output and gradients up to float rounding; eval mode keeps the plain path bit for bit
+    torch.manual_seed(0)
+    stem = _Stem(8, bn_shift=False).train()
+    x = torch.randn(3, 1, 120, 14, requires_grad=True)
+    results = []
+    for transposed in (True, False):
+        _Stem.cpu_transpose_tall = transposed
+        try:
+            x.grad, stem.conv.weight.grad = None, None
+            y = stem(x)
+            y.backward(torch.linspace(-1, 1, y.numel()).reshape(y.shape))
+            results.append((y.detach(), x.grad.clone(), stem.conv.weight.grad.clone()))
+        finally:
+            _Stem.cpu_transpose_tall = True
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert not torch.equal(results[0][2], torch.zeros_like(results[0][2]))

@@ -59,6 +59,18 @@ def test_changing_evaluation_rules_reruns_only_evaluation(tiny_run, tiny_config,
     assert len([w for r, w in jobs if r == "evaluate"]) > 1  # every system x seed x stage
 
 
+def test_changing_a_further_backend_reruns_only_backend_scoring(tiny_run, tiny_config, tmp_path):
+    # a further back-end's option is a score_backends param; the paper's representatives (and so
+    # the pool scores, selection and training of later stages) must not depend on it
+    override = tmp_path / "knn.yaml"
+    override.write_text("scoring:\n  knn: {k_source: 2, k_target: 1}\n")
+    jobs = dry_run(tiny_run, tiny_config, override)
+    rules = {r for r, _ in jobs}
+    assert "score_backends" in rules and "evaluate_backend" in rules, sorted(jobs)
+    assert not rules & {"representatives", "score_test", "score_external_shard", "select_external",
+                        "pseudolabels", "trainset_stage_m", "train_embedding", "embed_dcase"}, sorted(jobs)
+
+
 def test_changed_test_clip_embeddings_rerun_only_scoring_evaluation_and_plots(tiny_run, tiny_config, tmp_path):
     work = tmp_path / "copy"
     shutil.copytree(tiny_run, work, symlinks=True)  # keeps mtimes and Snakemake's metadata

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from conftest import REPO, SNAKEMAKE
 
@@ -104,10 +105,13 @@ def test_killed_training_resumes_from_checkpoint(tmp_path, tiny_config, tiny_run
     assert f"epoch 1/{epochs}:" not in train_log, "the rerun trained epoch 1 again (not resumed)"
     assert not (workdir / STAGE / "model.pt.ckpt").exists(), "checkpoint left behind after completion"
 
-    # same final result as the uninterrupted run (same config, seed, device, threads)
+    # same final result as the uninterrupted run (same config, seed, device, threads), up to float
+    # rounding: oneDNN may pick other convolution kernels in a fresh process (seen: scores differing
+    # by ~1e-6 between otherwise identical runs); a resume from a wrong state differs by far more
     for table in ("test_scores.parquet", "metrics.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(workdir / STAGE / table),
-                                      pd.read_parquet(tiny_run / STAGE / table), check_exact=True)
+                                      pd.read_parquet(tiny_run / STAGE / table), check_exact=False, rtol=1e-5,
+                                      atol=1e-5)
     resumed = [h["loss"] for h in report["history"]]
     full = [h["loss"] for h in json.loads((tiny_run / STAGE / "train_report.json").read_text())["history"]]
-    assert resumed == full
+    assert resumed == pytest.approx(full, rel=1e-5)

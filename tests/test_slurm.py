@@ -33,6 +33,7 @@ SHARD_RULES = ("score_external_shard", "cache_external_shard")
 LOCAL_RULES = {"all", "data_summary", "reuse_stage1_model", "summary_table", "plot_auc_by_stage"}
 SLURM_TOOLS = ("sbatch", "squeue", "sacct", "scancel", "srun", "sinfo", "scontrol", "sacctmgr")
 SUBMITTING_TOOLS = ("sbatch", "squeue", "sacct", "scancel", "srun")
+CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -91,7 +92,9 @@ def test_workflow_profile_names_real_rules_and_gpu_resources():
     for rule in GPU_RULES:
         res = prof["set-resources"][rule]
         assert {"gpu", "cpus_per_gpu", "mem_mb", "runtime"} <= set(res), (rule, res)
-        assert res["gpu"] == 1 and res["cpus_per_gpu"] == prof["set-threads"][rule]
+        # train_embedding's threads depend on the stage (config.yaml train_threads)
+        threads = CONFIG["train_threads"]["later"] if rule == "train_embedding" else prof["set-threads"][rule]
+        assert res["gpu"] == 1 and res["cpus_per_gpu"] == threads
         assert _eval_resource(res["mem_mb"], 2) > _eval_resource(res["mem_mb"], 1), f"{rule}: mem_mb ignores attempt"
     for rule, res in prof["set-resources"].items():
         if "mem_mb" in res:
@@ -110,7 +113,8 @@ def _sbatch_for(rule: str, **override) -> str:
     prof = yaml.safe_load(WORKFLOW_PROFILE.read_text())
     res = {k: _eval_resource(v) for k, v in prof["set-resources"][rule].items()}
     res.update(override)
-    job = SimpleNamespace(resources=_Resources(res), threads=prof["set-threads"].get(rule, 1),
+    threads = CONFIG["train_threads"]["later"] if rule == "train_embedding" else prof["set-threads"].get(rule, 1)
+    job = SimpleNamespace(resources=_Resources(res), threads=threads,
                           name=rule, is_group=lambda: False)
     params = {"run_uuid": "RUN", "slurm_logfile": "LOG", "comment_str": f"rule_{rule}",
               "account": "", "partition": "", "workdir": "/wd"}

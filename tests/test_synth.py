@@ -36,7 +36,7 @@ COUNTS_LINE = re.compile(r"^# num_ytids=(\d+), num_segs=(\d+), num_unique_labels
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SynthConfig, dict]:
-    cfg = SynthConfig.preset("tiny")
+    cfg = SynthConfig.from_preset("tiny")
     out = tmp_path_factory.mktemp("tiny")
     return out, cfg, generate(out, cfg)
 
@@ -44,7 +44,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SynthConfig, d
 @pytest.fixture(scope="module")
 def other(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SynthConfig, dict]:
     """Another seed, a one-attribute machine, 10 target train clips and the eval set."""
-    cfg = SynthConfig.preset("tiny", seed=1, machines=("ToyCar", "valve"), n_target_train=10, eval=True)
+    cfg = SynthConfig.from_preset("tiny", seed=1, machines=("ToyCar", "valve"), n_target_train=10, eval=True)
     out = tmp_path_factory.mktemp("other")
     return out, cfg, generate(out, cfg)
 
@@ -77,20 +77,20 @@ def _features(x: np.ndarray, sr: int = 16000, nfft: int = 1024, hop: int = 512, 
 
 
 def test_presets_and_overrides() -> None:
-    tiny = SynthConfig.preset("tiny")
-    demo = SynthConfig.preset("demo")
+    tiny = SynthConfig.from_preset("tiny")
+    demo = SynthConfig.from_preset("demo")
     assert tiny.preset == "tiny" and demo.preset == "demo"
     assert len(demo.machines) >= 4 and demo.n_target_train == 10
-    cfg = SynthConfig.preset("tiny", seed=7, machines=["valve", "slider"], snr_db=[0, 5])
+    cfg = SynthConfig.from_preset("tiny", seed=7, machines=["valve", "slider"], snr_db=[0, 5])
     assert cfg.seed == 7 and cfg.machines == ("valve", "slider") and cfg.snr_db == (0.0, 5.0)
     with pytest.raises(ValueError, match="tiny"):
-        SynthConfig.preset("huge")
+        SynthConfig.from_preset("huge")
     with pytest.raises(ValueError, match="no_such_field"):
-        SynthConfig.preset("tiny", no_such_field=1)
+        SynthConfig.from_preset("tiny", no_such_field=1)
     with pytest.raises(ValueError, match="unknown"):
-        SynthConfig.preset("tiny", machines=("Fan",))
+        SynthConfig.from_preset("tiny", machines=("Fan",))
     with pytest.raises(ValueError):
-        SynthConfig.preset("tiny", snr_db=(5, 0))
+        SynthConfig.from_preset("tiny", snr_db=(5, 0))
 
 
 # --------------------------------------------------------------------------- DCASE layout
@@ -320,7 +320,8 @@ def test_deterministic_per_seed(
     again = generate(tmp_path, cfg)
     assert _hashes(tmp_path) == _hashes(out)
     strip = lambda s: {
-        k: v for k, v in s.items() if k not in {"dcase_root", "truth", "labels", "segments", "audio_dirs", "pool_truth"}
+        k: v for k, v in s.items()
+        if k not in {"dcase_root", "truth", "labels", "segments", "audio_dirs", "pool_truth", "train_anomalies"}
     }
     assert strip(again) == strip(summary)
     assert json.loads((tmp_path / "synth_summary.json").read_text()) == again
@@ -329,12 +330,12 @@ def test_deterministic_per_seed(
 
 
 def test_workers_and_rerun_give_same_bytes(tmp_path: Path) -> None:
-    cfg = SynthConfig.preset("tiny", n_source_train=2, n_target_train=1, n_test_per_cell=1, n_external=6)
+    cfg = SynthConfig.from_preset("tiny", n_source_train=2, n_target_train=1, n_test_per_cell=1, n_external=6)
     generate(tmp_path / "a", cfg)
     generate(tmp_path / "b", cfg, workers=2)
     assert _hashes(tmp_path / "a") == _hashes(tmp_path / "b")
     generate(
-        tmp_path / "a", SynthConfig.preset("tiny", n_source_train=1, n_target_train=1, n_test_per_cell=1, n_external=2)
+        tmp_path / "a", SynthConfig.from_preset("tiny", n_source_train=1, n_target_train=1, n_test_per_cell=1, n_external=2)
     )
     assert len(list((tmp_path / "a/dcase/dev_data/raw/fan/train").iterdir())) == 2  # old clips replaced
     foreign = tmp_path / "c"
@@ -345,7 +346,7 @@ def test_workers_and_rerun_give_same_bytes(tmp_path: Path) -> None:
 
 
 def test_render_does_not_depend_on_order() -> None:
-    cfg = SynthConfig.preset("tiny")
+    cfg = SynthConfig.from_preset("tiny")
     clips = [
         DcaseClip("dev_data", "fan", "test", "source", "anomaly", i, (("model", "M2"), ("load", "L1")), "bearing", 3.0)
         for i in range(3)
@@ -361,7 +362,7 @@ def test_render_does_not_depend_on_order() -> None:
 def test_anomalies_are_measurable_but_subtle() -> None:
     """Anomalous clips lie farther from normal clips (same attributes, 10 dB SNR) than normal
     clips do, for each machine type; but not every kind stands out (they are subtle)."""
-    cfg = SynthConfig.preset("tiny")
+    cfg = SynthConfig.from_preset("tiny")
     for machine in cfg.machines:
         mtype = MACHINE_TYPES[machine]
         attrs = tuple((a.key, a.source[0]) for a in mtype.attributes)
@@ -386,7 +387,7 @@ def test_anomalies_are_measurable_but_subtle() -> None:
 def test_machine_types_are_distinguishable() -> None:
     """At 10 dB SNR, leave-one-out 1-NN on simple spectral features tells all six machine types
     apart, across both domains (whose backgrounds differ)."""
-    cfg = SynthConfig.preset("tiny", machines=tuple(MACHINE_TYPES))
+    cfg = SynthConfig.from_preset("tiny", machines=tuple(MACHINE_TYPES))
     feats, names = [], []
     for machine, mtype in MACHINE_TYPES.items():
         for domain in ("source", "target"):
@@ -411,3 +412,31 @@ def test_pool_has_machine_like_and_unrelated_clips(tiny: tuple[Path, SynthConfig
     assert ext["machine_like"] == round(cfg.n_external * cfg.external_machine_fraction)
     used = {mid for c in POOL_CATEGORIES.values() for labels in c.labels for mid in labels}
     assert used <= {mid for mid, _ in AUDIOSET_CLASSES}
+
+
+def test_train_anomalies_are_outside_the_dcase_tree_and_new_clips(tiny: tuple[Path, SynthConfig, dict],
+                                                                   tmp_path: Path) -> None:
+    """A few anomalous training clips (Serial-OE's "few real anomalies"): listed in
+    train_anomalies.csv, written outside dcase/ (no system trains on them unless given the list),
+    not copies of any test clip; without them the DCASE files are byte-identical."""
+    out, cfg, summary = tiny
+    assert cfg.n_train_anomalies == 2
+    listed = pd.read_csv(out / "train_anomalies.csv", dtype=str)
+    assert summary["train_anomalies"] == str(out / "train_anomalies.csv")
+    assert list(listed.columns) == ["machine", "path", "anomaly_kind"]
+    assert listed.groupby("machine").size().to_dict() == {m: 2 for m in cfg.machines}
+    assert summary["n_train_anomalies"] == {m: 2 for m in cfg.machines}
+    test_hashes = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (out / "dcase").rglob("*.wav")}
+    for r in listed.itertuples():
+        path = out / r.path
+        assert path.is_file() and r.path.startswith(f"train_anomalies/{r.machine}/")
+        m = LABELLED.match(path.name)
+        assert m and m["split"] == "train" and m["label"] == "anomaly" and m["domain"] == "source"
+        assert r.anomaly_kind in MACHINE_TYPES[r.machine].anomalies
+        assert hashlib.sha256(path.read_bytes()).hexdigest() not in test_hashes
+    none = SynthConfig.from_preset("tiny", n_train_anomalies=0)
+    generate(tmp_path, none)
+    assert pd.read_csv(tmp_path / "train_anomalies.csv").empty
+    assert not (tmp_path / "train_anomalies").exists() or not any((tmp_path / "train_anomalies").rglob("*.wav"))
+    dcase = lambda root: {p: h for p, h in _hashes(root).items() if p.startswith("dcase/")}  # noqa: E731
+    assert dcase(tmp_path) == dcase(out)

@@ -132,3 +132,94 @@ def test_triplet_anchors_option(trainset, tmp_path):
     dom = train_model(trainset, _cfg(epochs=1, sampler="domain", target_share=0.25), tmp_path / "dom.pt",
                       n_samples=SPEC.n_samples, progress=False)
     assert np.isfinite(dom["history"][0]["loss"])
+
+
+# Loss histories of SSL-off runs, recorded on this fixture with the training loop as it was
+# before seed 002's StatEx/FeatEx were added: SSL off must leave the loop's random draws and
+# arithmetic unchanged (the tolerance only absorbs BLAS rounding on other CPUs).
+LOSSES_BEFORE_SSL = {
+    ("Ba", False): [6.230674982070923, 6.354877471923828],
+    ("Wilkinghoff", False): [4.502321004867554, 4.807408571243286],
+    ("Wilkinghoff", True): [5.26187801361084, 4.7933361530303955],
+}
+
+
+def test_training_without_ssl_is_unchanged(trainset, tmp_path, monkeypatch):
+    def no_ssl(*args, **kwargs):
+        raise AssertionError("ssl_forward called with SSL off")
+
+    monkeypatch.setattr(train_mod, "ssl_forward", no_ssl)
+    for (net, trip), losses in LOSSES_BEFORE_SSL.items():
+        rep = train_model(trainset, _cfg(network=net, triplet={"enabled": trip}), tmp_path / f"{net}{trip}.pt",
+                          n_samples=SPEC.n_samples, progress=False)
+        assert [h["loss"] for h in rep["history"]] == pytest.approx(losses, rel=1e-4, abs=0)
+        assert set(rep["history"][0]) == {"loss", "ss", "trp", "epoch", "seconds"}
+        assert "ssl_head" not in torch.load(tmp_path / f"{net}{trip}.pt", weights_only=False)
+    off = _cfg(network="Wilkinghoff", triplet={"enabled": False}, ssl={"statex": False, "featex": False})
+    train_model(trainset, off, tmp_path / "off.pt", n_samples=SPEC.n_samples, progress=False)
+    for k, v in _weights(tmp_path / "WilkinghoffFalse.pt").items():
+        torch.testing.assert_close(v, _weights(tmp_path / "off.pt")[k], rtol=0, atol=0)
+
+
+def _ssl_cfg(**ssl):
+    return _cfg(network="Wilkinghoff", triplet={"enabled": False}, ssl=ssl)
+
+
+def test_ssl_options_reach_the_loop_and_training_is_deterministic_and_resumable(trainset, tmp_path, monkeypatch):
+    calls = []
+    real_forward = train_mod.ssl_forward
+
+    def spy(net, wave, target, **kw):
+        calls.append({**kw, "n": len(wave), "targets": target.shape[1]})
+        return real_forward(net, wave, target, **kw)
+
+    monkeypatch.setattr(train_mod, "ssl_forward", spy)
+    cfg = _ssl_cfg(statex=True, featex=True, prob=0.25)
+    assert cfg.effective_mixup_prob == 0.5
+    rep = train_model(trainset, cfg, tmp_path / "a.pt", n_samples=SPEC.n_samples, progress=False)
+    assert len(calls) == 4  # 2 epochs x 2 batches of 8
+    assert {(c["use_statex"], c["use_featex"], c["prob"], c["variant"], c["n"], c["targets"]) for c in calls} == {
+        (True, True, 0.25, "paper", 8, 4)}
+    assert all(h["ssl"] > 0 and h["loss"] == pytest.approx(h["ss"] + h["ssl"]) for h in rep["history"])
+    state = torch.load(tmp_path / "a.pt", weights_only=False)
+    assert state["ssl_head"]["head.centres"].shape == (16, 9 * 4 * 2)  # 256-d tiny: 2 x 8; 9 N classes x 2 sub
+    monkeypatch.setattr(train_mod, "ssl_forward", real_forward)
+    # resume after a kill: the SSL head's centres are checkpointed with the rest
+    real_save = train_mod._atomic_save
+    n_saves = {"n": 0}
+
+    def killed_after_first_epoch(obj, path):
+        n_saves["n"] += 1
+        if n_saves["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        real_save(obj, path)
+
+    monkeypatch.setattr(train_mod, "_atomic_save", killed_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(trainset, cfg, tmp_path / "b.pt", n_samples=SPEC.n_samples, progress=False)
+    monkeypatch.setattr(train_mod, "_atomic_save", real_save)
+    assert "ssl_head" in torch.load(tmp_path / "b.pt.ckpt", weights_only=False)
+    again = train_model(trainset, cfg, tmp_path / "b.pt", n_samples=SPEC.n_samples, progress=False)
+    assert again["resumed_from_epoch"] == 1
+    other = torch.load(tmp_path / "b.pt", weights_only=False)
+    for part in ("model", "ssl_head"):
+        for k, v in state[part].items():
+            torch.testing.assert_close(v, other[part][k], rtol=0, atol=0)
+    model, meta = load_model(tmp_path / "b.pt", device="cpu")  # inference does not need the SSL head
+    assert meta["config"]["ssl"]["featex"] and model.emb_dim == 16
+
+
+def test_ssl_variants_in_training(trainset, tmp_path):
+    code = train_model(trainset, _ssl_cfg(statex=True, variant="code"), tmp_path / "c.pt", n_samples=SPEC.n_samples,
+                       progress=False)
+    assert all(h["ssl"] == 0.0 for h in code["history"])  # the code's StatEx head has loss weight 0
+    assert "ssl_head" not in torch.load(tmp_path / "c.pt", weights_only=False)
+    paper = train_model(trainset, _ssl_cfg(statex=True), tmp_path / "p.pt", n_samples=SPEC.n_samples,
+                        progress=False)
+    assert all(h["ssl"] > 0 for h in paper["history"])
+    feat = train_model(trainset, _ssl_cfg(featex=True), tmp_path / "f.pt", n_samples=SPEC.n_samples,
+                       progress=False)
+    assert torch.load(tmp_path / "f.pt", weights_only=False)["ssl_head"]["head.centres"].shape == (16, 3 * 4 * 2)
+    assert all(np.isfinite(h["loss"]) for h in feat["history"])
+    with pytest.raises(ValueError, match="Wilkinghoff"):
+        _cfg(network="Ba", ssl={"featex": True})

@@ -58,7 +58,9 @@ def test_stage1_is_trained_once_and_reused(tmp_path, tiny_config):
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = [(r, dict(kv.split("=", 1) for kv in w.split(", ")) if w else {}) for r, w in _planned(proc.stdout)]
     train = sorted((w["system"], w["stage"]) for r, w in jobs if r == "train_embedding")
-    assert train == [("Ba+Ltrp", "1"), ("Ba+Ltrp+Ps+Ex", "2"), ("DCASE2025-Spec", "1"), ("DCASE2025-Spec", "2")], train
+    # Wilkinghoff+SSL is a stage-1 system of its own (another net: nothing to reuse), as is DCASE2025-Spec
+    assert train == [("Ba+Ltrp", "1"), ("Ba+Ltrp+Ps+Ex", "2"), ("DCASE2025-Spec", "1"), ("DCASE2025-Spec", "2"),
+                     ("Wilkinghoff+SSL", "1")], train
     assert [w for r, w in jobs if r == "reuse_stage1_model"] == [{"system": "Ba+Ltrp+Ps+Ex", "seed": "0"}]
     for rule in ("trainset_stage1", "embed_dcase", "representatives", "score_test", "evaluate"):
         assert any(r == rule and w["system"] == "Ba+Ltrp+Ps+Ex" and w.get("stage", "1") == "1" for r, w in jobs), rule
@@ -118,7 +120,7 @@ def test_stage1_artifacts(tiny_run):
     reps = read_table(stage / "representatives.parquet", "representatives")
     # per machine: k_source=4 source centres + every (3) target training clip
     assert reps.groupby("machine").size().to_dict() == {"ToyCar": 7, "fan": 7}
-    for system in ("Ba+Ltrp", "GMM", "AE", "CAE-DANN-SVDD"):
+    for system in ("Ba+Ltrp", "GMM", "AE", "CAE-DANN-SVDD", "Serial-OE"):
         d = r / system / "seed0/stage1"
         for split in ("train", "test"):
             scores = read_table(d / f"{split}_scores.parquet", "scores")
@@ -134,8 +136,9 @@ def test_stage1_artifacts(tiny_run):
         assert len(rows) == 8 and all(r.split(",")[1] in ("0", "1") for r in rows)
     long = pd.read_csv(r / "summary/metrics.csv")
     assert {"system", "seed", "stage", "split", "machine", "section", "domain", "auc", "pauc"} <= set(long.columns)
-    assert {sy.split("@")[0] for sy in long["system"]} == {"Ba+Ltrp", "GMM", "AE", "CAE-DANN-SVDD", "Ba+Ltrp+Ps+Ex",
-                                                           "DCASE2025-Spec"}
+    assert {sy.split("@")[0] for sy in long["system"]} == {"Ba+Ltrp", "GMM", "AE", "CAE-DANN-SVDD", "Serial-OE",
+                                                           "Ba+Ltrp+Ps+Ex", "Wilkinghoff+SSL", "DCASE2025-Spec",
+                                                           "Ens-zsum", "Ens-rank"}
     assert long.loc[long["machine"] == "ALL", "official_score"].notna().all()
     table = (r / "summary/table.md").read_text()
     assert "Ba+Ltrp" in table and "GMM" in table and "AE" in table and "official score" in table
@@ -144,6 +147,34 @@ def test_stage1_artifacts(tiny_run):
     assert set(load_baseline_model(r / "AE/seed0/stage1/baseline.pkl", "autoencoder").states) == {"ToyCar", "fan"}
     cae = load_baseline_model(r / "CAE-DANN-SVDD/seed0/stage1/baseline.pkl", "cae_svdd")
     assert set(cae.states) == {"ToyCar", "fan"}  # one shared model (paper 004), keyed per machine type
+    soe = load_baseline_model(r / "Serial-OE/seed0/stage1/baseline.pkl", "serial_oe")
+    # seed 001: one extractor per machine type (the other type's clips were its pseudo-anomalies),
+    # GMMs per section (+ the type's pooled one); no anomaly list given
+    assert set(soe.states) == {"ToyCar", "fan"} and set(soe.gmms["fan"]) == {"*", "00"}
+    assert soe.config["n_anomalous"] == {} and soe.config["extractor"] == "Ba"
+
+
+def test_wilkinghoff_ssl_system(tiny_run):
+    """Seed 002's Wilkinghoff+SSL: its train.ssl options reach the training loop (an SSL loss
+    term in the history, mixup at 50 %, the SSL head saved) and its rows are in the summary."""
+    import torch
+
+    stage = tiny_run / "results/Wilkinghoff+SSL/seed0/stage1"
+    report = json.loads((stage / "train_report.json").read_text())
+    assert report["epochs"] == len(report["history"]) == 2
+    assert all(np.isfinite(h["ssl"]) and h["ssl"] > 0 and h["trp"] == 0 for h in report["history"])
+    state = torch.load(stage / "model.pt", map_location="cpu", weights_only=False)
+    assert state["config"]["network"] == "Wilkinghoff"
+    assert state["config"]["ssl"] == {"statex": True, "featex": True, "variant": "paper", "prob": 0.5, "weight": 1.0}
+    n = len(state["classes"])  # machine-type labels; StatEx x FeatEx: 9 N SSL classes, 16 sub-clusters
+    assert state["ssl_head"]["head.centres"].shape == (32, 9 * n * 16)
+    emb = read_table(stage / "embeddings_test.parquet", "embeddings")
+    assert len(emb["embedding"].iloc[0]) == 32  # 2 branches x 16 (tiny net)
+    long = pd.read_csv(tiny_run / "results/summary/metrics.csv")
+    rows = long[(long["system"].str.split("@").str[0] == "Wilkinghoff+SSL") & (long["machine"] == "ALL")]
+    assert set(rows["backend"]) == {"kmeans_cos", "knn", "smote_knn", "rescaled_knn", "gmm"}
+    assert rows["official_score"].notna().all()
+    assert "Wilkinghoff+SSL" in (tiny_run / "results/summary/table.md").read_text()
 
 
 def test_stage2_artifacts_of_the_iterative_system(tiny_run):
@@ -198,9 +229,11 @@ def test_summary_tables_and_report(tiny_run, tiny_config):
     table2, table_a1 = pd.read_csv(r / "table2.csv"), pd.read_csv(r / "table_a1.csv")
     assert list(table2.columns) == ["condition", "system", "stage", "dev"]
     assert list(table_a1.columns) == ["condition", "system", "stage", "dev source", "dev target"]
-    # Ba+Ltrp, GMM, AE, CAE-DANN-SVDD + Ba+Ltrp+Ps+Ex and DCASE2025-Spec stages 1, 2; and the 4
-    # further scoring back-ends of the 5 embedding runs (tiny config: all five back-ends)
-    assert len(table2) == len(table_a1) == 8 + 4 * 5
+    # Ba+Ltrp, GMM, AE, CAE-DANN-SVDD, Serial-OE, Wilkinghoff+SSL + Ba+Ltrp+Ps+Ex and DCASE2025-Spec stages
+    # 1, 2 + the 2 ensembles; and the 4 further scoring back-ends of the 6 embedding runs (tiny config:
+    # all five back-ends)
+    assert len(table2) == len(table_a1) == 12 + 4 * 6
+    assert set(table2.loc[table2["system"].str.startswith("Wilkinghoff+SSL"), "stage"]) == {1}
     long = pd.read_csv(r / "metrics.csv")
     runs = long[(long["system"].str.startswith("Ba+Ltrp")) & (long["stage"] == 1) & (long["machine"] == "ALL")]
     assert set(runs.loc[runs["system"].str.split("@").str[0] == "Ba+Ltrp", "backend"]) == {
@@ -214,7 +247,7 @@ def test_summary_tables_and_report(tiny_run, tiny_config):
     assert set(agg["metric"]) == {"official_score", "auc_source", "auc_target", "pauc"}
     assert "sd" in agg.columns
     ladder = pd.read_csv(r / "ladder.csv", keep_default_na=False).set_index(["system", "stage"])
-    assert len(ladder) == 8 + 4 * 5 and ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "ARI"] != ""
+    assert len(ladder) == 12 + 4 * 6 and ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "ARI"] != ""
     assert ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "N_ex"] != "" and ladder.loc[("Ba+Ltrp+Ps+Ex", 1), "ARI"] == ""
     assert "## Ladder" in (r / "table.md").read_text()
     assert agg["mean"].between(0, 100).all()
@@ -231,6 +264,38 @@ def test_summary_tables_and_report(tiny_run, tiny_config):
     for artifact in ("auc_by_stage.png", "roc.png", "embeddings_2d.png", "selection_audit.csv",
                      "pseudolabel_quality.csv", "table2.csv", "table_a1.csv"):
         assert any(n.endswith(artifact) for n in names), artifact
+
+
+def test_score_ensembles_are_evaluated_like_any_system(tiny_run):
+    """The tiny config's two ensembles (zsum over Ba+Ltrp+Ps+Ex stage 2 by kmeans_cos and
+    smote_knn + GMM; rank over Ba+Ltrp+Ps+Ex stage 1 by knn + GMM, weights 2:1) have the score
+    tables, metrics, submission files, ROC figure and summary rows of any system."""
+    r = tiny_run / "results"
+    gmm = {s: read_table(r / f"GMM/seed0/stage1/{s}_scores.parquet", "scores") for s in ("train", "test")}
+    for name, combine, members in (
+            ("Ens-zsum", "zsum", ["Ba+Ltrp+Ps+Ex/stage2@kmeans_cos", "Ba+Ltrp+Ps+Ex/stage2@smote_knn",
+                                  "GMM/stage1@gmm"]),
+            ("Ens-rank", "rank", ["Ba+Ltrp+Ps+Ex/stage1@knn", "GMM/stage1@gmm"])):
+        d = r / name / "seed0/stage1"
+        for split in ("train", "test"):
+            scores = read_table(d / f"{split}_scores.parquet", "scores")
+            assert sorted(scores["clip_id"]) == sorted(gmm[split]["clip_id"]) and scores["score"].notna().all()
+        report = json.loads((d / "ensemble.json").read_text())
+        assert report["combine"] == combine and report["members"] == members
+        assert len(report["groups"]) == 2 * len(members)  # 2 machine types x members
+        assert len(read_table(d / "metrics.parquet", "metrics")) == 4
+        assert len(list((d / "submission/dev_data").glob("*.csv"))) == 4
+        assert (d / "report/roc.png").read_bytes()[:4] == b"\x89PNG"
+    ranked = read_table(r / "Ens-rank/seed0/stage1/test_scores.parquet", "scores")
+    assert ranked["score"].between(0, 1).all()
+    long = pd.read_csv(r / "summary/metrics.csv")
+    rows = long[long["system"].isin(["Ens-zsum", "Ens-rank"]) & (long["machine"] == "ALL")]
+    assert set(zip(rows["system"], rows["backend"], rows["stage"])) == {
+        ("Ens-zsum", "ensemble:zsum", 1), ("Ens-rank", "ensemble:rank", 1)}
+    assert rows["official_score"].notna().all()
+    table = (r / "summary/table.md").read_text()
+    assert "Ens-zsum" in table and "Ens-rank" in table
+    assert {"Ens-zsum", "Ens-rank"} <= set(pd.read_csv(r / "summary/table2.csv")["system"])
 
 
 def test_inspect_shows_provenance_for_every_artifact(tiny_run):

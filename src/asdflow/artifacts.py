@@ -113,9 +113,14 @@ ARTIFACTS: tuple[Artifact, ...] = (
                       "file_name": "audio file name", "domain": "source | target",
                       "label": "normal | anomaly", "anomaly_kind": "kind of the injected anomaly (none)",
                       "attributes": "attribute tail of the file name", "snr_db": "signal-to-noise ratio (dB)"}),
+    Artifact(f"{_SYNTH}/train_anomalies.csv", ("synth_data",),
+             "a few anomalous training clips per machine type, outside the DCASE tree (train_anomalies/); "
+             "columns machine, path (relative to this list), anomaly_kind; read only by systems given "
+             "them (serial_oe anomalies: synthetic)", "data"),
     Artifact(f"{_SYNTH}/{{path}}", ("synth_data",),
-             "the synthetic data themselves: DCASE-layout dev set (dcase/: WAV clips, attributes_XX.csv) "
-             "and AudioSet-layout pool (audioset/: WAV clips, segment lists, class_labels_indices.csv); "
+             "the synthetic data themselves: DCASE-layout dev set (dcase/: WAV clips, attributes_XX.csv), "
+             "AudioSet-layout pool (audioset/: WAV clips, segment lists, class_labels_indices.csv) and "
+             "the anomalous training clips (train_anomalies/); "
              "written next to synth_summary.json (not declared outputs)", "data",
              declared=False, provenance_of=f"{_SYNTH}/synth_summary.json"),
     # --- manifests -------------------------------------------------------------------------
@@ -172,12 +177,17 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact(f"{_STAGE}/representatives.parquet", ("representatives",),
              "representative vectors per machine type (k-means of source training clips, target clips)",
              "stage", schema="representatives"),
-    Artifact(f"{_STAGE}/train_scores.parquet", ("representatives", "score_baseline"),
+    Artifact(f"{_STAGE}/train_scores.parquet", ("representatives", "score_baseline", "score_ensemble"),
              "anomaly score of every training clip (thresholds, external selection)", "stage", schema="scores"),
-    Artifact(f"{_STAGE}/test_scores.parquet", ("score_test", "score_baseline"),
+    Artifact(f"{_STAGE}/test_scores.parquet", ("score_test", "score_baseline", "score_ensemble"),
              "anomaly score of every test clip", "stage", schema="scores"),
+    Artifact(f"{_STAGE}/ensemble.json", ("score_ensemble",),
+             "an ensemble system's combination: members (<system>/stage<m>@<backend>) and their score files, "
+             "combine (zsum | rank), weights, per_section, and per member x machine type (x section) the "
+             "count, mean and sd of its training scores and whether it was left out (zero sd)", "stage"),
     Artifact(f"{_STAGE}/baseline.pkl", ("fit_baseline",),
-             "fitted frame baseline (GMM, DCASE autoencoder: one model per machine type; CAE-DANN-SVDD) (pickle)", "stage"),
+             "fitted frame baseline (GMM, DCASE autoencoder: one model per machine type; CAE-DANN-SVDD; "
+             "Serial-OE: extractor per machine type + GMMs per section) (pickle)", "stage"),
     Artifact(f"{_STAGE}/metrics.parquet", ("evaluate",),
              "AUC and pAUC per dataset x machine x section x domain (docs/formats.md §2.2)", "stage",
              schema="metrics"),

@@ -5,7 +5,8 @@ after it (hundreds of lines), and an error inside a ``oneOf`` (the ``external`` 
 "is not valid under any of the given schemas". :func:`check_config` instead names the key, the
 file (or ``--config``) it came from and what is wrong, with a pointer to the schema; paths the
 workflow will read (``dcase_root``, the external pool's files and folders,
-``eval_ground_truth``) must exist. It raises :class:`ConfigError` with every problem found, so a
+``eval_ground_truth``) must exist, and every ensemble's members must resolve
+(:func:`system_problems`). It raises :class:`ConfigError` with every problem found, so a
 user fixes them in one go. After it passes, Snakemake's validation still runs (it fills the
 defaults).
 """
@@ -20,7 +21,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-__all__ = ["ConfigError", "config_problems", "path_problems", "check_config", "key_source"]
+__all__ = ["ConfigError", "config_problems", "path_problems", "system_problems", "check_config", "key_source"]
 
 SCHEMA_HINT = "schemas/config.schema.yaml documents every key"
 
@@ -138,6 +139,16 @@ def path_problems(config: Mapping) -> list[tuple[list, str]]:
     return out
 
 
+def system_problems(config: Mapping) -> list[tuple[list, str]]:
+    """(key path, message) for every ensemble system whose members do not resolve (unknown
+    system, stage or scoring back-end, cycles; :func:`asdflow.ensemble.ensemble_problems`)."""
+    from asdflow.ensemble import EMBEDDING_DEFAULT, ensemble_problems
+
+    definitions = config.get("system_definitions") or {}
+    backends = (config.get("scoring") or {}).get("backends") or [EMBEDDING_DEFAULT]
+    return ensemble_problems(definitions, backends)
+
+
 def _load(path: str) -> Mapping:
     try:
         with open(path) as fh:
@@ -167,8 +178,8 @@ def check_config(
     if cli_config:
         sources.append(("--config", cli_config))
     problems = config_problems(config, schema)
-    if not problems:  # paths only once the shape is right
-        problems = path_problems(config)
+    if not problems:  # paths and ensemble members only once the shape is right
+        problems = path_problems(config) + system_problems(config)
     if not problems:
         return
     lines = []

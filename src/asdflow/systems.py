@@ -7,8 +7,9 @@ A *system* (config ``system_definitions``) names a backend and its options:
   embeddings of every DCASE clip, representatives from the original training clips, score =
   −max cosine similarity (further back-ends: :mod:`asdflow.backends`);
 * frame baselines (:data:`asdflow.baselines.BASELINES`): ``gmm`` (log-mel frames + one GMM
-  per machine type, score = −mean log-likelihood) and ``autoencoder`` (the official DCASE AE
-  baseline, score = mean reconstruction error).
+  per machine type, score = −mean log-likelihood), ``autoencoder`` (the official DCASE AE
+  baseline, score = mean reconstruction error), ``cae_svdd`` (seed 004) and ``serial_oe``
+  (seed 001: outlier-exposure extractor per machine type + GMM per section on chunk embeddings).
 
 Each backend turns artifacts into train and test ``scores`` tables; :func:`evaluate_scores` judges every
 system the same way (official DCASE metrics + submission files).
@@ -138,8 +139,10 @@ def _waves_by_machine(clips: pd.DataFrame, cache) -> dict[str, np.ndarray]:
 def fit_frame_baseline(manifest: pd.DataFrame, cache_npy: str | Path, backend: str, options: Mapping[str, Any],
                        sample_rate: int, seed: int):
     """Fit a frame-feature baseline (:data:`asdflow.baselines.BASELINES`: ``gmm``,
-    ``autoencoder``, ``cae_svdd``) on the manifest's training clips, per machine type; backends
-    that use domains get each clip's (0 source, 1 target; None for a machine with unknown domains)."""
+    ``autoencoder``, ``cae_svdd``, ``serial_oe``) on the manifest's training clips, per machine
+    type; backends that use domains get each clip's (0 source, 1 target; None for a machine with
+    unknown domains), backends that use sections / attributes get each clip's section id and
+    visible attribute string ("" when hidden)."""
     from asdflow.baselines import get_baseline
     from asdflow.io.cache import AudioCache
 
@@ -147,10 +150,15 @@ def fit_frame_baseline(manifest: pd.DataFrame, cache_npy: str | Path, backend: s
     train = clips[clips["split"] == "train"]
     if train.empty:
         raise ValueError(f"{backend} baseline: the manifest has no decodable training clips")
+    groups = list(train.groupby("machine"))  # same order as _waves_by_machine
     domains = {str(m): None if (g["domain"] == "unknown").any() else (g["domain"] == "target").astype(int).to_numpy()
-               for m, g in train.groupby("machine")}  # same order as _waves_by_machine
+               for m, g in groups}
+    sections = {str(m): g["section"].astype(str).to_numpy() for m, g in groups}
+    attrs = ({str(m): g["attr_string"].astype(str).to_numpy() for m, g in groups}
+             if "attr_string" in train.columns else None)
     return get_baseline(backend).fit(_waves_by_machine(train, AudioCache(Path(cache_npy))), sample_rate,
-                                     options, seed, domains_by_machine=domains)
+                                     options, seed, domains_by_machine=domains, sections_by_machine=sections,
+                                     attributes_by_machine=attrs)
 
 
 def frame_baseline_scores(model, backend: str, manifest: pd.DataFrame, cache_npy: str | Path) -> pd.DataFrame:
@@ -166,7 +174,8 @@ def frame_baseline_scores(model, backend: str, manifest: pd.DataFrame, cache_npy
         if str(machine) not in baseline.machines(model):
             log.warning("%s baseline: machine %s has no training clips; its clips get no score", backend, machine)
             continue
-        s = baseline.score(model, {str(machine): cache.get_rows(g["cache_row"].to_numpy())})[str(machine)]
+        s = baseline.score(model, {str(machine): cache.get_rows(g["cache_row"].to_numpy())},
+                           sections_by_machine={str(machine): g["section"].astype(str).to_numpy()})[str(machine)]
         parts.append(g.assign(score=np.asarray(s, dtype=np.float64)))
     scored = pd.concat(parts, ignore_index=True)
     scored["file_name"] = _file_name(scored["path"])

@@ -4,7 +4,9 @@ Loss per step (seed 000 eq. 12): L_mlt = L_trp + L_ss, where L_ss is the subspac
 mixup batch (mixup probability 0.5 with the triplet loss, 1.0 without) and L_trp the triplet loss
 on un-mixed anchors, positives (anchor + another machine type's clip at SNR α) and negatives
 (anchor pitch-shifted by β semitones). Without a triplet term the loop is the plain Ba /
-Wilkinghoff baseline.
+Wilkinghoff baseline. ``ssl`` adds seed 002's self-supervised term (StatEx and/or FeatEx,
+:mod:`asdflow.losses.ssl`): L_total = L(x, y) + L(x_new, y_new) (seed 002 eq. 8), the regular
+loss above plus a sub-cluster AdaCos head with trainable centres over the tripled SSL classes.
 
 Determinism and resumability: every random draw of epoch e comes from generators seeded with
 (seed, e), and a checkpoint (model, optimiser, epoch) is written atomically after every epoch, so
@@ -28,11 +30,12 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from asdflow.data import CachedWaves, LabelEncoder
-from asdflow.losses import SubspaceLoss, choose_partners, mixup, pitch_shift, sample_semitones, snr_mix, triplet_loss
+from asdflow.losses import (SSLHead, SubspaceLoss, choose_partners, mixup, pitch_shift, sample_semitones, snr_mix,
+                            ssl_forward, triplet_loss)
 from asdflow.nets import build_net
 from asdflow.runtime import select_device, use_job_cpus
 
-__all__ = ["TrainConfig", "TripletConfig", "epoch_order", "train_model", "load_model", "pick_device"]
+__all__ = ["SSLConfig", "TrainConfig", "TripletConfig", "epoch_order", "train_model", "load_model", "pick_device"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,54 @@ class TripletConfig:
 
 
 @dataclass
+class SSLConfig:
+    """Seed 002's self-supervised exchanges (§3.2-3.4); off by default.
+
+    ``statex``: temporal statistics exchange on the spectrogram before temporal mean
+    normalisation (eq. 3-5); ``featex``: exchange of the second branch's embedding with the
+    partner's (eq. 6-7; needs a two-branch network, i.e. Wilkinghoff); ``prob``: probability of
+    each exchange per sample (paper and code: 0.5); ``weight``: weight of L(x_new, y_new) (eq. 8:
+    equally weighted, 1). ``variant``: ``paper`` (the regular loss on the un-exchanged input, an
+    SSL head over 3^k·N classes) or ``code`` (``wilkinghoff/ssl4asd``: the regular loss on the
+    StatEx input and no StatEx loss term — StatEx alone is then only an augmentation).
+    """
+
+    statex: bool = False
+    featex: bool = False
+    variant: str = "paper"  # paper | code (docs/reference.md §7)
+    prob: float = 0.5
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.variant not in ("paper", "code"):
+            raise ValueError(f"ssl variant must be 'paper' or 'code', got {self.variant!r}")
+        if not 0.0 <= float(self.prob) <= 1.0:
+            raise ValueError(f"ssl prob must be in [0, 1], got {self.prob}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "SSLConfig":
+        d = dict(d or {})
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown ssl options: {sorted(unknown)} (known: {sorted(cls.__dataclass_fields__)})")
+        return cls(**d)
+
+    @property
+    def enabled(self) -> bool:
+        return self.statex or self.featex
+
+    @property
+    def n_exchanges(self) -> int:
+        """How often the labels are tripled (StatEx, FeatEx): the SSL head has 3^k·N classes."""
+        return int(self.statex) + int(self.featex)
+
+    @property
+    def has_loss_term(self) -> bool:
+        """False for the code variant with StatEx alone (its StatEx head has loss weight 0)."""
+        return self.enabled and not (self.variant == "code" and not self.featex)
+
+
+@dataclass
 class TrainConfig:
     network: str = "Ba"
     net: dict[str, Any] = field(default_factory=dict)  # extra network options (widths, f_min, ...)
@@ -74,6 +125,7 @@ class TrainConfig:
     trainable_centres: bool = False
     mixup_prob: float | None = None  # None = 0.5 with the triplet loss, 1.0 without (paper)
     triplet: TripletConfig = field(default_factory=TripletConfig)
+    ssl: SSLConfig = field(default_factory=SSLConfig)
     random_shift: bool = True
     sampler: str = "shuffle"  # shuffle (uniform batches) | domain (reference code: target share per batch)
     target_share: float = 0.2  # sampler=domain: target-domain clips per batch (drawn with replacement)
@@ -81,9 +133,15 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 0
 
+    def __post_init__(self) -> None:
+        if self.ssl.featex and self.network != "Wilkinghoff":
+            raise ValueError(f"ssl.featex exchanges one of two branch embeddings (seed 002 §3.3) and needs the "
+                             f"two-branch Wilkinghoff network, not {self.network!r}")
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         d = dict(d)
+        ssl = SSLConfig.from_dict(d.pop("ssl", None))
         trip = d.pop("triplet", {}) or {}
         if isinstance(trip, bool):
             trip = {"enabled": trip}
@@ -93,13 +151,13 @@ class TrainConfig:
             raise ValueError(f"unknown training options: {sorted(unknown)}")
         if d.get("sampler", "shuffle") not in ("shuffle", "domain"):
             raise ValueError(f"train sampler must be 'shuffle' or 'domain', got {d['sampler']!r}")
-        return cls(triplet=TripletConfig(**trip), **d)
+        return cls(triplet=TripletConfig(**trip), ssl=ssl, **d)
 
     @property
     def effective_mixup_prob(self) -> float:
         if self.mixup_prob is not None:
             return self.mixup_prob
-        return 0.5 if self.triplet.enabled else 1.0
+        return 0.5 if self.triplet.enabled or self.ssl.enabled else 1.0  # seed 000 §4.2.1; seed 002 §3.1
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -143,7 +201,13 @@ def epoch_order(is_target: torch.Tensor, batch_size: int, generator: torch.Gener
     return torch.randperm(n, generator=generator), steps
 
 
-def _build(cfg: TrainConfig, n_samples: int, n_classes: int, device: torch.device):
+def _build(cfg: TrainConfig, n_samples: int, n_classes: int,
+           device: torch.device) -> tuple[torch.nn.Module, SubspaceLoss, SSLHead | None]:
+    """Network, regular loss and (with ``cfg.ssl``) the SSL head, initialised from ``cfg.seed``.
+
+    The SSL head is built last, so the network and regular loss draw the same initial weights
+    with and without SSL.
+    """
     torch.manual_seed(cfg.seed)
     model = build_net(cfg.network, n_samples=n_samples, **cfg.net).to(device)
     loss_fn = SubspaceLoss(
@@ -154,7 +218,22 @@ def _build(cfg: TrainConfig, n_samples: int, n_classes: int, device: torch.devic
         adaptive_scale=cfg.adaptive_scale,
         cat_trainable=cfg.trainable_centres,
     ).to(device)
-    return model, loss_fn
+    ssl_head = None
+    if cfg.ssl.has_loss_term:
+        ssl_head = SSLHead(model.emb_dim, n_classes, cfg.ssl.n_exchanges, n_sub=cfg.n_subclusters,
+                           adaptive_scale=cfg.adaptive_scale).to(device)
+    return model, loss_fn, ssl_head
+
+
+def _ssl_step(model: torch.nn.Module, ssl_head: SSLHead | None, xm: torch.Tensor, tm: torch.Tensor,
+              cfg: SSLConfig, generator: torch.Generator) -> tuple[dict[str, Any], torch.Tensor]:
+    """Forward of a mixup batch with StatEx/FeatEx: (embeddings for the regular loss, weighted
+    L(x_new, y_new) — zero when the variant has no SSL term)."""
+    batch = ssl_forward(model, xm, tm, use_statex=cfg.statex, use_featex=cfg.featex, prob=cfg.prob,
+                        variant=cfg.variant, generator=generator)
+    if ssl_head is None or batch.z_new is None:
+        return batch.regular, torch.zeros((), device=xm.device)
+    return batch.regular, cfg.weight * ssl_head(batch.z_new, batch.y_new)
 
 
 def train_model(
@@ -183,12 +262,14 @@ def train_model(
     y = torch.from_numpy(encoder.encode(trainset["label"]))
     machines = LabelEncoder.fit(trainset["machine"])
     machine_ids = torch.from_numpy(machines.encode(trainset["machine"]))
-    model, loss_fn = _build(cfg, n_samples, len(encoder), device)
+    model, loss_fn, ssl_head = _build(cfg, n_samples, len(encoder), device)
     # a frozen pre-trained front-end (BEATs) is saved as built: no epoch runs
     frozen = bool(getattr(model, "frozen", False))
     if frozen:
         log.info("%s is a frozen pre-trained network: saved without training", cfg.network)
     params = list(model.parameters()) + [p for p in loss_fn.parameters() if p.requires_grad]
+    if ssl_head is not None:
+        params += list(ssl_head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict[str, float]] = []
     start_epoch = 0
@@ -199,6 +280,8 @@ def train_model(
         else:
             model.load_state_dict(state["model"])
             loss_fn.load_state_dict(state["loss"])
+            if ssl_head is not None:
+                ssl_head.load_state_dict(state["ssl_head"])
             opt.load_state_dict(state["optimizer"])
             start_epoch = int(state["epoch"])
             history = list(state["history"])
@@ -216,6 +299,8 @@ def train_model(
         t0 = time.perf_counter()
         model.train()
         loss_fn.train()
+        if ssl_head is not None:
+            ssl_head.train()
         g, rng = _epoch_generators(cfg.seed, epoch, device)
         waves.set_epoch(epoch)
         torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout-free nets: covers mixup/partner draws
@@ -229,7 +314,7 @@ def train_model(
             shuffle=False,
         )
         idx_batches = [order[i * cfg.batch_size : (i + 1) * cfg.batch_size] for i in range(steps)]
-        sums = {"loss": 0.0, "ss": 0.0, "trp": 0.0}
+        sums = {"loss": 0.0, "ss": 0.0, "trp": 0.0} | ({"ssl": 0.0} if cfg.ssl.enabled else {})
         bar = tqdm(zip(loader, idx_batches), total=steps, disable=not progress, mininterval=2.0,
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
         for x, idx in bar:
@@ -237,9 +322,15 @@ def train_model(
             yb = y[idx].to(device)
             target = torch.nn.functional.one_hot(yb, len(encoder)).float()
             xm, tm = mixup(x, target, prob=p_mix, generator=g)
-            out = model(xm)
+            if cfg.ssl.enabled:  # SSL off: no extra random draws, the loop is unchanged
+                out, l_ssl = _ssl_step(model, ssl_head, xm, tm, cfg.ssl, g)
+            else:
+                out = model(xm)
             l_ss, _ = loss_fn(out["cat"], out["branches"], tm)
             loss = l_ss
+            if cfg.ssl.enabled:
+                loss = loss + l_ssl
+                sums["ssl"] += l_ssl.item()
             l_trp = torch.zeros((), device=device)
             if trip.enabled:
                 mids = machine_ids[idx]
@@ -272,16 +363,18 @@ def train_model(
         rec = {k: v / steps for k, v in sums.items()}
         rec.update(epoch=epoch + 1, seconds=time.perf_counter() - t0)
         history.append(rec)
-        log.info("epoch %d/%d: loss %.4f (ss %.4f, trp %.4f), %.1f s", epoch + 1, cfg.epochs, rec["loss"],
-                 rec["ss"], rec["trp"], rec["seconds"])
+        log.info("epoch %d/%d: loss %.4f (ss %.4f, trp %.4f%s), %.1f s", epoch + 1, cfg.epochs, rec["loss"],
+                 rec["ss"], rec["trp"], f", ssl {rec['ssl']:.4f}" if "ssl" in rec else "", rec["seconds"])
         _atomic_save(
             {"model": model.state_dict(), "loss": loss_fn.state_dict(), "optimizer": opt.state_dict(),
-             "epoch": epoch + 1, "history": history, "classes": list(encoder.classes), "config": asdict(cfg)},
+             "epoch": epoch + 1, "history": history, "classes": list(encoder.classes), "config": asdict(cfg),
+             **_ssl_state(ssl_head)},
             ckpt_path,
         )
     _atomic_save(
         {"model": model.state_dict(), "loss": loss_fn.state_dict(), "classes": list(encoder.classes),
-         "config": asdict(cfg), "n_samples": n_samples, "sample_rate": sample_rate, "history": history},
+         "config": asdict(cfg), "n_samples": n_samples, "sample_rate": sample_rate, "history": history,
+         **_ssl_state(ssl_head)},
         out_path,
     )
     ckpt_path.unlink(missing_ok=True)
@@ -297,6 +390,11 @@ def train_model(
         "resumed_from_epoch": resumed_from_epoch,
         "frozen": frozen,
     }
+
+
+def _ssl_state(ssl_head: SSLHead | None) -> dict[str, Any]:
+    """``{"ssl_head": state}`` for checkpoints of SSL runs; nothing otherwise (files unchanged)."""
+    return {} if ssl_head is None else {"ssl_head": ssl_head.state_dict()}
 
 
 def load_model(path: str | Path, device: str = "auto") -> tuple[torch.nn.Module, dict[str, Any]]:

@@ -1,10 +1,14 @@
 """Frame-feature baselines judged by the same evaluator as the seed method.
 
-A baseline is a backend of a system recipe (``backend: gmm``, ``autoencoder`` or ``cae_svdd`` in
-``system_definitions``): it fits on the training clips' waveforms per machine type (``cae_svdd``:
-one shared model, also given the clips' domains) and scores any clip. The workflow treats them all alike (rules ``fit_baseline`` and
-``score_baseline``); :func:`get_baseline` is the registry. Options come from the config block
-named after the backend (``gmm:``, ``autoencoder:``), overridden per system by ``options:``.
+A baseline is a backend of a system recipe (``backend: gmm``, ``autoencoder``, ``cae_svdd`` or
+``serial_oe`` in ``system_definitions``): it fits on the training clips' waveforms per machine
+type (``cae_svdd``: one shared model, also given the clips' domains; ``serial_oe``: also given
+the clips' sections and visible attributes) and scores any clip. The workflow treats them all
+alike (rules ``fit_baseline`` and ``score_baseline``); :func:`get_baseline` is the registry.
+Options come from the config block named after the backend (``gmm:``, ``autoencoder:``, ...),
+overridden per system by ``options:``. Per-clip data other than the waves (domains, sections,
+attributes) reach a backend only when its fit / score function has the matching keyword
+(:data:`_DATA_ARGS`), so no backend needs a special case in the workflow.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from asdflow.baselines.autoencoder import AutoencoderBaseline, fit_autoencoder_b
 from asdflow.baselines.cae_svdd import CAESVDDBaseline, fit_cae_svdd_baseline, score_cae_svdd_baseline
 from asdflow.baselines.features import context_frames, logmel, mel_filterbank
 from asdflow.baselines.gmm import GMMBaseline, fit_gmm_baseline, score_gmm_baseline
+from asdflow.baselines.serial_oe import SerialOEBaseline, fit_serial_oe_baseline, score_serial_oe_baseline
 
 __all__ = [
     "BASELINES",
@@ -36,10 +41,13 @@ __all__ = [
     "load_baseline_model",
     "logmel",
     "mel_filterbank",
+    "SerialOEBaseline",
+    "fit_serial_oe_baseline",
     "save_baseline_model",
     "score_autoencoder_baseline",
     "score_cae_svdd_baseline",
     "score_gmm_baseline",
+    "score_serial_oe_baseline",
 ]
 
 
@@ -63,31 +71,53 @@ class Baseline:
         """Whether the fit function takes the training clips' domains (``domains_by_machine``)."""
         return "domains_by_machine" in inspect.signature(self.fit_fn).parameters
 
+    @property
+    def fit_data(self) -> tuple[str, ...]:
+        """The per-clip data keywords (:data:`_DATA_ARGS` but ``seed``) the fit function takes."""
+        params = inspect.signature(self.fit_fn).parameters
+        return tuple(a for a in _DATA_ARGS if a != "seed" and a in params)
+
+    @property
+    def score_data(self) -> tuple[str, ...]:
+        """The per-clip data keywords the score function takes (``sections_by_machine``)."""
+        params = inspect.signature(self.score_fn).parameters
+        return tuple(a for a in _DATA_ARGS if a != "seed" and a in params)
+
     def fit(self, waves_by_machine: Mapping[str, np.ndarray], sr: int, options: Mapping[str, Any], seed: int,
-            domains_by_machine: Mapping[str, np.ndarray | None] | None = None):
+            domains_by_machine: Mapping[str, np.ndarray | None] | None = None, **clip_data):
         """Fit on normal training clips; ``domains_by_machine`` (0 source / 1 target per clip,
-        aligned with the waves) reaches only backends that use domains (``cae_svdd``)."""
+        aligned with the waves) and the other per-clip data of ``clip_data``
+        (``sections_by_machine``, ``attributes_by_machine``) reach only backends whose fit
+        function takes them (``cae_svdd``: domains; ``serial_oe``: sections, attributes)."""
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             raise ValueError(f"{self.name} baseline: unknown options {unknown} (known: {list(self.options)})")
-        extra = {"domains_by_machine": domains_by_machine} if self.uses_domains else {}
+        bad = sorted(set(clip_data) - set(_DATA_ARGS))
+        if bad:
+            raise TypeError(f"unknown per-clip data {bad} (known: {list(_DATA_ARGS)})")
+        data = {"domains_by_machine": domains_by_machine, **clip_data}
+        extra = {k: data.get(k) for k in self.fit_data}
         return self.fit_fn(waves_by_machine, sr, **options, **extra, seed=seed)
 
-    def score(self, model, waves_by_machine: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return self.score_fn(model, waves_by_machine)
+    def score(self, model, waves_by_machine: Mapping[str, np.ndarray], **clip_data) -> dict[str, np.ndarray]:
+        """Scores per machine; per-clip data (``sections_by_machine``) reach a score function
+        that takes them."""
+        extra = {k: clip_data.get(k) for k in self.score_data}
+        return self.score_fn(model, waves_by_machine, **extra)
 
     @staticmethod
     def machines(model) -> set[str]:
         return set(getattr(model, "models", None) or getattr(model, "states", {}))
 
 
-#: Keyword arguments of a fit function that carry data, not options.
-_DATA_ARGS = ("seed", "domains_by_machine")
+#: Keyword arguments of a fit (score) function that carry data, not options.
+_DATA_ARGS = ("seed", "domains_by_machine", "sections_by_machine", "attributes_by_machine")
 
 BASELINES: Mapping[str, Baseline] = {
     "gmm": Baseline("gmm", fit_gmm_baseline, score_gmm_baseline),
     "autoencoder": Baseline("autoencoder", fit_autoencoder_baseline, score_autoencoder_baseline),
     "cae_svdd": Baseline("cae_svdd", fit_cae_svdd_baseline, score_cae_svdd_baseline),
+    "serial_oe": Baseline("serial_oe", fit_serial_oe_baseline, score_serial_oe_baseline),
 }
 
 

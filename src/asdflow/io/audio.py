@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 
 __all__ = ["AudioError", "AudioSpec", "load_audio", "fix_length", "load_clip", "resample"]
 
@@ -64,6 +63,7 @@ def resample(wave: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
     if orig_sr == new_sr:
         return wave
     import julius
+    import torch  # here, not at module level: table-only steps import this module too
 
     g = gcd(int(orig_sr), int(new_sr))
     out = julius.resample_frac(torch.from_numpy(np.ascontiguousarray(wave)), orig_sr // g, new_sr // g)

@@ -15,6 +15,7 @@ an SNR scale that realises α/2 dB (``variant="code"`` of ``snr_mix``), one β p
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
@@ -133,15 +134,25 @@ def phase_vocoder(spec: torch.Tensor, rate: float, hop: int) -> torch.Tensor:
     phase_advance = torch.linspace(0, math.pi * hop, n_freq, device=spec.device, dtype=real)[:, None]
     steps = torch.arange(0, spec.shape[-1], rate, device=spec.device, dtype=real)
     alphas = steps % 1.0
-    phase_0 = spec[..., :1].angle()
-    spec = F.pad(spec, (0, 2))
+    # angle and magnitude once per frame, then gathered (the same values as taking them of the
+    # gathered frames, at a third of the cost)
+    angle, mag = F.pad(spec.angle(), (0, 2)), F.pad(spec.abs(), (0, 2))
+    phase_0 = angle[..., :1]
     idx = steps.long()
-    s0, s1 = spec[..., idx], spec[..., idx + 1]
-    dphase = s1.angle() - s0.angle() - phase_advance
+    dphase = angle[..., idx + 1] - angle[..., idx] - phase_advance
     dphase = dphase - 2 * math.pi * torch.round(dphase / (2 * math.pi)) + phase_advance
     phase = torch.cat([phase_0, dphase[..., :-1]], dim=-1).cumsum(dim=-1)
-    mag = alphas * s1.abs() + (1 - alphas) * s0.abs()
+    mag = alphas * mag[..., idx + 1] + (1 - alphas) * mag[..., idx]
     return torch.polar(mag, phase)
+
+
+@functools.lru_cache(maxsize=64)
+def _resampler(old_sr: int, new_sr: int, device: str) -> torch.nn.Module:
+    """julius' resampler from ``old_sr`` to ``new_sr`` on ``device``, built once: building its
+    sinc kernels took a third of a pitch shift's time (there are at most 14 distinct shifts)."""
+    import julius
+
+    return julius.ResampleFrac(old_sr, new_sr).to(device)
 
 
 def pitch_shift(wave: torch.Tensor, semitones: torch.Tensor | float, sample_rate: int = 16000, n_fft: int = 512,
@@ -160,8 +171,6 @@ def pitch_shift(wave: torch.Tensor, semitones: torch.Tensor | float, sample_rate
     the reflect-padded first frame, so stationary tones keep their (shifted) pitch but can lose
     level (a 1-kHz sine shifted +12 keeps about half its power); this is reproduced, not fixed.
     """
-    import julius
-
     if wave.dim() != 2:
         raise ValueError(f"expected [B, T], got shape {tuple(wave.shape)}")
     n, length = wave.shape
@@ -183,7 +192,7 @@ def pitch_shift(wave: torch.Tensor, semitones: torch.Tensor | float, sample_rate
         stretched = torch.istft(phase_vocoder(spec, rate, hop), n_fft, hop, window=window,
                                 length=int(round(length / rate)))
         frac = Fraction(1 / rate).limit_denominator(max_denominator)  # stretched length / original length
-        y = julius.resample_frac(stretched, frac.numerator, frac.denominator)
+        y = _resampler(frac.numerator, frac.denominator, str(stretched.device))(stretched)
         if y.shape[-1] < length:
             y = F.pad(y, (0, length - y.shape[-1]))
         out[sel] = y[:, :length].to(out.dtype)

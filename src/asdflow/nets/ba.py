@@ -160,6 +160,11 @@ class _Stem(nn.Module):
 
     KERNEL, STRIDE, POOL = 7, 2, 3
     _fold_pairs = (("conv", "bn"),)  # forward applies bn(conv(x)): foldable (asdflow.nets.inference)
+    # Training on CPU: convolve a map taller than wide (the 256-ms branch: ~2000 bins x 16 frames)
+    # in its transposed layout. The same sums; oneDNN computes this 1-channel conv's input
+    # gradient (needed for the frequency BN's scale) several times faster that way
+    # (benchmarks/train_step.py; README "Systems"). Class-level so the benchmark can compare.
+    cpu_transpose_tall: bool = True
 
     def __init__(self, channels: int, *, bn_shift: bool, padding: str = "valid") -> None:
         super().__init__()
@@ -191,8 +196,16 @@ class _Stem(nn.Module):
             x = F.pad(x, (tb, ta, fb, fa))
         # max-pool before ReLU: the same values (ReLU is monotone, so it commutes with max) on a
         # tensor 4x smaller; the stem's activation is the largest of the network
-        x = F.max_pool2d(self.bn(self.conv(x)), self.POOL, self.STRIDE, padding=(fp, tp))
+        x = F.max_pool2d(self.bn(self._conv(x)), self.POOL, self.STRIDE, padding=(fp, tp))
         return F.relu(x)
+
+    def _conv(self, x: torch.Tensor) -> torch.Tensor:
+        if (self.cpu_transpose_tall and self.training and torch.is_grad_enabled() and x.device.type == "cpu"
+                and x.shape[-2] > x.shape[-1]):
+            w = self.conv.weight.transpose(-1, -2)
+            y = F.conv2d(x.transpose(-1, -2), w, self.conv.bias, stride=self.STRIDE)
+            return y.transpose(-1, -2).contiguous()
+        return self.conv(x)
 
 
 class SpectrogramEncoder(nn.Module):

@@ -137,7 +137,12 @@ class Spectrogram(nn.Module):
     def n_bins(self) -> int:
         return self.hi - self.lo
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+    def features(self, wave: torch.Tensor) -> torch.Tensor:
+        """The spectrogram before temporal mean normalisation (magnitude, scaled, optional log).
+
+        This is where seed 002's StatEx exchanges statistics (:mod:`asdflow.losses.ssl`);
+        ``forward(wave) == normalise(features(wave))``.
+        """
         c = self.cfg
         with torch.autocast(device_type=wave.device.type, enabled=False):
             spec = torch.stft(wave.float(), n_fft=c.n_fft, hop_length=c.hop_length, window=self.window.float(),
@@ -148,9 +153,17 @@ class Spectrogram(nn.Module):
                 spec = spec * self.scale
             if c.log:
                 spec = 20.0 * torch.log10(spec.clamp_min(c.log_eps))
-            if c.temporal_norm:
-                spec = spec - spec.mean(dim=-1, keepdim=True)
         return spec
+
+    def normalise(self, spec: torch.Tensor) -> torch.Tensor:
+        """Temporal mean normalisation of ``[B, F, frames]`` when ``cfg.temporal_norm`` (else as is)."""
+        if not self.cfg.temporal_norm:
+            return spec
+        with torch.autocast(device_type=spec.device.type, enabled=False):
+            return spec - spec.mean(dim=-1, keepdim=True)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.normalise(self.features(wave))
 
 
 class FullSpectrum(nn.Module):

@@ -16,6 +16,10 @@ a max over all frames here (identical for 18-s clips). Batch norms have no shift
 ``bn_shift=True``).
 
 Branch keys ``fft`` and ``stft``; the code concatenates [spectrum, spectrogram].
+
+Seed 002's self-supervised exchanges (StatEx on the spectrogram before its temporal mean
+normalisation, FeatEx of the second branch's embedding) are training-time operations on this
+net: :mod:`asdflow.losses.ssl`, switched on by ``train.ssl``.
 """
 
 from __future__ import annotations

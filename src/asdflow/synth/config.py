@@ -21,6 +21,11 @@ class SynthConfig:
     External part: ``n_external`` AudioSet-style segments, of which ``external_missing_fraction``
     are listed without audio; ``external_machine_fraction`` of them are machine-like.
     ``anomaly_level_db`` shifts the strength of every anomaly (positive = more obvious).
+    ``n_train_anomalies`` anomalous clips per machine type are written *outside* the DCASE tree
+    (``train_anomalies/`` + the list ``train_anomalies.csv``): "a few real anomalies" for
+    systems that can train on some (Serial-OE's ``anomalies`` option). They are rendered like the
+    test anomalies (source domain, every anomaly kind of the type in turn) but are other clips,
+    so training on them leaks no test label.
     """
 
     preset: str = "custom"
@@ -39,6 +44,7 @@ class SynthConfig:
     external_sample_rate: int = 32000
     external_missing_fraction: float = 0.04
     external_machine_fraction: float = 0.4
+    n_train_anomalies: int = 0
 
     def __post_init__(self) -> None:
         # YAML/JSON give lists; keep the dataclass hashable and comparable.
@@ -52,6 +58,8 @@ class SynthConfig:
         for name in ("n_source_train", "n_target_train", "n_test_per_cell", "sample_rate", "external_sample_rate"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_train_anomalies < 0:
+            raise ValueError(f"n_train_anomalies must be >= 0, got {self.n_train_anomalies}")
         if self.n_external < 0:
             raise ValueError(f"n_external must be >= 0, got {self.n_external}")
         if self.clip_seconds <= 0 or self.external_seconds <= 0:
@@ -63,7 +71,7 @@ class SynthConfig:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "SynthConfig":
+    def from_preset(cls, name: str, **overrides: Any) -> "SynthConfig":
         """The named preset (``tiny`` or ``demo``) with some fields replaced."""
         if name not in PRESETS:
             raise ValueError(f"unknown synth preset {name!r}; known presets: {sorted(PRESETS)}")
@@ -88,6 +96,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "n_test_per_cell": 2,
         "n_external": 30,
         "external_seconds": 1.5,
+        "n_train_anomalies": 2,
     },
     # The main demo job on a 2-core CPU.
     "demo": {
@@ -99,5 +108,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "n_external": 600,
         "external_seconds": 3.0,
         "snr_db": (5.0, 15.0),
+        "n_train_anomalies": 4,
     },
 }

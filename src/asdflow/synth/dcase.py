@@ -17,7 +17,7 @@ from asdflow.synth.config import SynthConfig
 from asdflow.synth.machines import INTERNAL_FAULTS, MACHINE_TYPES, MachineType
 from asdflow.synth.noise import ADDITIVE_FAULTS, add_fault, factory_background
 
-__all__ = ["DcaseClip", "SECTION", "plan_dcase", "render_dcase_clip"]
+__all__ = ["DcaseClip", "SECTION", "plan_dcase", "plan_train_anomalies", "render_dcase_clip"]
 
 SECTION = "00"
 
@@ -100,6 +100,26 @@ def plan_dcase(cfg: SynthConfig) -> list[DcaseClip]:
     """Every DCASE clip of ``dev_data`` (and ``eval_data`` when ``cfg.eval``), in a fixed order."""
     datasets = ["dev_data"] + (["eval_data"] if cfg.eval else [])
     return [c for ds in datasets for m in cfg.machines for c in _plan_machine(cfg, ds, m)]
+
+
+def plan_train_anomalies(cfg: SynthConfig) -> list[DcaseClip]:
+    """``cfg.n_train_anomalies`` anomalous *training* clips per machine type of ``dev_data``
+    (source domain, anomaly kinds cycling over the type's kinds), planned from their own
+    generator so the DCASE clips do not change. Their audio seeds (split ``train``, label
+    ``anomaly``) differ from every test clip's."""
+    out: list[DcaseClip] = []
+    for machine in cfg.machines:
+        if cfg.n_train_anomalies == 0:
+            break
+        rng = dsp.clip_rng(cfg.seed, "plan-train-anomalies", machine)
+        mtype = MACHINE_TYPES[machine]
+        n = cfg.n_train_anomalies
+        attrs = _assign(rng, _combos(mtype, "source"), n)
+        kinds = _assign(rng, list(mtype.anomalies), n)
+        snrs = rng.uniform(*cfg.snr_db, size=n)
+        out += [DcaseClip("dev_data", machine, "train", "source", "anomaly", i, attrs[i], kinds[i],
+                          round(float(snrs[i]), 2)) for i in range(n)]
+    return out
 
 
 def render_dcase_clip(clip: DcaseClip, cfg: SynthConfig) -> np.ndarray:

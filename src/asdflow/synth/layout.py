@@ -11,6 +11,11 @@ Layout under ``out_dir`` (docs/formats.md §1.3–1.6 and §3.1–3.3)::
     audioset/metadata/{balanced_train_segments,eval_segments}.csv
     audioset/audio/<segments>/Y<YTID>.wav                   32 kHz; a few listed clips missing
     audioset/pool_truth.csv                                 ytid,file_name,category,machine_like (analyses)
+    train_anomalies/<machine>/section_00_source_train_anomaly_NNNN_<attrs>.wav
+                                                            cfg.n_train_anomalies per machine type, outside
+                                                            the DCASE tree (not training data of any system
+                                                            unless a system is given the list)
+    train_anomalies.csv                                     machine,path,anomaly_kind (path relative to it)
     synth_summary.json                                      counts and the paths the workflow needs
 """
 
@@ -30,7 +35,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from asdflow.synth.config import SynthConfig
-from asdflow.synth.dcase import SECTION, DcaseClip, plan_dcase, render_dcase_clip
+from asdflow.synth.dcase import SECTION, DcaseClip, plan_dcase, plan_train_anomalies, render_dcase_clip
 from asdflow.synth.external import (
     AUDIOSET_CLASSES,
     POOL_CATEGORIES,
@@ -41,9 +46,10 @@ from asdflow.synth.external import (
 )
 from asdflow.synth.machines import max_attributes
 
-__all__ = ["generate", "SUMMARY_NAME"]
+__all__ = ["generate", "SUMMARY_NAME", "TRAIN_ANOMALIES_NAME"]
 
 SUMMARY_NAME = "synth_summary.json"
+TRAIN_ANOMALIES_NAME = "train_anomalies.csv"
 _MARKER = ".asdflow-synth"
 _TRUTH_COLUMNS = ("dataset", "machine", "split", "file_name", "domain", "label", "anomaly_kind", "attributes", "snr_db")
 
@@ -59,13 +65,14 @@ def _prepare(out_dir: Path) -> None:
     """Create ``out_dir``; clear a previous synth output there, refuse to touch anything else."""
     out_dir.mkdir(parents=True, exist_ok=True)
     owned = (out_dir / _MARKER).exists()
-    for sub in ("dcase", "audioset"):
+    for sub in ("dcase", "audioset", "train_anomalies"):
         d = out_dir / sub
         if d.exists() and any(d.iterdir()):
             if not owned:
                 raise FileExistsError(f"{d} exists and was not written by asdflow.synth; use an empty output folder")
             shutil.rmtree(d)
     (out_dir / SUMMARY_NAME).unlink(missing_ok=True)
+    (out_dir / TRAIN_ANOMALIES_NAME).unlink(missing_ok=True)
     (out_dir / _MARKER).write_text("written by asdflow.synth: dcase/ and audioset/ are replaced on every run\n")
 
 
@@ -198,6 +205,10 @@ def generate(out_dir: Path, cfg: SynthConfig, progress: bool = False, workers: i
     for c in clips:
         path = _machine_dir(dcase_root, c.dataset, c.machine) / c.split / c.file_name
         jobs.append((path, partial(render_dcase_clip, c, cfg), cfg.sample_rate))
+    anomalies = plan_train_anomalies(cfg)
+    anomaly_paths = [Path("train_anomalies") / c.machine / c.file_name for c in anomalies]
+    for c, rel in zip(anomalies, anomaly_paths):
+        jobs.append((out_dir / rel, partial(render_dcase_clip, c, cfg), cfg.sample_rate))
     audio_dirs = [audioset_root / "audio" / name for name in SEGMENT_LISTS]
     for p in pool:
         if p.has_audio:
@@ -230,6 +241,9 @@ def generate(out_dir: Path, cfg: SynthConfig, progress: bool = False, workers: i
 
     pool_truth = audioset_root / "pool_truth.csv"
     _write_pool_truth(pool_truth, pool)
+    train_anomalies = out_dir / TRAIN_ANOMALIES_NAME
+    _write_rows(train_anomalies, [("machine", "path", "anomaly_kind")]
+                + [(c.machine, rel.as_posix(), c.fault) for c, rel in zip(anomalies, anomaly_paths)])
 
     missing = [p for p in pool if not p.has_audio]
     summary: dict[str, Any] = {
@@ -246,6 +260,8 @@ def generate(out_dir: Path, cfg: SynthConfig, progress: bool = False, workers: i
         "eval_ground_truth": str(ground_truth) if ground_truth is not None else None,
         "labels": str(labels),
         "pool_truth": str(pool_truth),
+        "train_anomalies": str(train_anomalies),
+        "n_train_anomalies": {m: sum(c.machine == m for c in anomalies) for m in cfg.machines},
         "segments": [str(p) for p in segments],
         "audio_dirs": [str(d) for d in audio_dirs],
         "external": {
