@@ -134,9 +134,29 @@ for _name in config["systems"]:
 # the same (labels, network, train options); anything else is an error here, at parse time.
 STAGE1_FROM = check_stage1_reuse(SYSTEM_DEFS, config["train"])
 
+
+def _needs_beats(name):
+    r = SystemRecipe.from_config(name, SYSTEM_DEFS)
+    feats = r.resolved_pseudo_label_features(config["pseudo_labels"]["features"])
+    return r.uses_beats or (r.stages > 1 and feats == "beats")
+
+
+_beats_systems = [n for n in config["systems"] if _needs_beats(n)]
+if _beats_systems and not config["beats"]["checkpoint"]:
+    raise ValueError(
+        f"config: systems {_beats_systems} use the frozen BEATs front-end (network BEATs or "
+        "pseudo-label features beats) but beats.checkpoint is not set: give the path of a BEATs "
+        "checkpoint file (e.g. BEATs_iter3.pt from the BEATs authors; the workflow cannot download it)"
+    )
+
 BASELINE_BACKENDS = [b for b in BACKENDS if b not in ("embedding", "ensemble")]
-# scoring back-ends of embedding systems beyond the paper's (scoring.backends)
+# scoring back-ends of embedding systems beyond the paper's (scoring.backends), plus the own
+# scoring back-end of every requested system that names one (DCASE2025-Spec: smote_knn)
 EXTRA_BACKENDS = [b for b in config["scoring"]["backends"] if b != DEFAULT_BACKEND]
+for _name in config["systems"]:
+    _own = SystemRecipe.from_config(_name, SYSTEM_DEFS).scoring
+    if _own and _own not in EXTRA_BACKENDS:
+        EXTRA_BACKENDS.append(_own)
 
 
 # ensembles: every member resolved to <system>/stage<m>@<backend> (configcheck has already
@@ -187,7 +207,34 @@ def recipe(wildcards):
 
 
 def train_options(wildcards):
-    return recipe(wildcards).train_options(config["train"], int(wildcards.seed))
+    return recipe(wildcards).train_options(
+        config["train"], int(wildcards.seed), beats=config["beats"]
+    )
+
+
+def pseudo_label_features(wildcards):
+    """stage | beats (None without clustered pseudo-labels): what the clustering runs on."""
+    return recipe(wildcards).resolved_pseudo_label_features(
+        config["pseudo_labels"]["features"]
+    )
+
+
+BEATS_FEATURES = "results/features/beats/embeddings_train.parquet"
+
+
+def pseudolabel_embeddings(wildcards):
+    """The embeddings the pseudo-labels cluster: the previous stage's, or frozen BEATs features."""
+    if pseudo_label_features(wildcards) == "beats":
+        return BEATS_FEATURES
+    return previous("embeddings_train.parquet")(wildcards)
+
+
+def beats_checkpoint(wildcards=None):
+    """The BEATs checkpoint file as an input of the jobs that load it (BEATs systems)."""
+    if wildcards is not None and not recipe(wildcards).uses_beats:
+        return []
+    ckpt = config["beats"]["checkpoint"]
+    return [str(ckpt)] if ckpt else []
 
 
 def train_threads(wildcards):
@@ -213,9 +260,11 @@ def label_conditions():
 
 
 def pseudo_label_method(wildcards):
-    """oracle for oracle systems, else the configured clustering (pseudo_labels.method)."""
-    method = recipe(wildcards).pseudo_label_method
-    return config["pseudo_labels"]["method"] if method == "kmeans" else method
+    """The system's clustering: pseudo_labels true -> pseudo_labels.method; kmeans, gmm_bic or
+    oracle when the system names one."""
+    return recipe(wildcards).resolved_pseudo_label_method(
+        config["pseudo_labels"]["method"]
+    )
 
 
 def recipe_of(name):

@@ -71,11 +71,41 @@ rule select_external:
         "../workflow_scripts/select_external.py"
 
 
-rule pseudolabels:
-    """k-means per machine x domain on the stage m-1 training embeddings (k_so, k_ta), or
-    (pseudo_labels: oracle) the true attribute combination per machine x domain."""
+rule embed_beats:
+    """Frozen BEATs features (mean-pooled, 768-d for BEATs_iter3) of every DCASE training clip,
+    for pseudo-labels with features beats (seed 003 §2.2.3). Computed once per run."""
     input:
-        embeddings=previous("embeddings_train.parquet"),
+        checkpoint=beats_checkpoint(),
+        manifest="results/manifests/dcase.parquet",
+        cache="results/cache/dcase.npy",
+    output:
+        BEATS_FEATURES,
+    log:
+        "logs/embed_beats.log",
+    benchmark:
+        "benchmarks/embed_beats.tsv"
+    conda:
+        "../envs/asdflow-gpu.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb(8000),
+        runtime=runtime_min(120),
+        gpu=GPU_JOB_GPUS,
+    params:
+        checkpoint=config["beats"]["checkpoint"],
+        inference=config["inference"],
+        clip_seconds=config["audio"]["clip_seconds"],
+        code=CODE_MODEL,
+    script:
+        "../workflow_scripts/embed_beats.py"
+
+
+rule pseudolabels:
+    """k-means per machine x domain (kmeans) or PCA + GMM per machine with BIC (gmm_bic) on the
+    stage m-1 training embeddings or frozen BEATs features (features), or (pseudo_labels:
+    oracle) the true attribute combination per machine x domain."""
+    input:
+        embeddings=pseudolabel_embeddings,
         manifest="results/manifests/dcase.parquet",
     output:
         labels="results/{system}/seed{seed}/stage{stage}/pseudolabels.parquet",
@@ -96,6 +126,7 @@ rule pseudolabels:
         runtime=runtime_min(30),
     params:
         method=pseudo_label_method,  # kmeans | gmm_bic | oracle (true attributes)
+        features=pseudo_label_features,  # stage | beats (None: oracle)
         options=config["pseudo_labels"],
         labels=lambda wc: recipe(wc).labels,
         code=CODE_SCORING + CODE_LABELS,

@@ -37,6 +37,7 @@ rule train_embedding:
     input:
         trainset="results/{system}/seed{seed}/stage{stage}/trainset.parquet",
         caches=training_caches,
+        beats=beats_checkpoint,  # network BEATs only: the checkpoint it loads
     output:
         model="results/{system}/seed{seed}/stage{stage}/model.pt",
         report="results/{system}/seed{seed}/stage{stage}/train_report.json",

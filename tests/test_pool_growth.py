@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 from asdflow.io.external import shard_of
 from conftest import run_snakemake

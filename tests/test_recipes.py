@@ -97,7 +97,7 @@ def test_pseudo_label_method():
 def test_schema_accepts_oracle_and_stage1_from_only_where_valid():
     cfg = _config()
     assert cfg["system_definitions"]["Ps-oracle"]["pseudo_labels"] == "oracle"
-    for bad in ({"pseudo_labels": "kmeans"}, {"stage1_from": 3}):
+    for bad in ({"pseudo_labels": "spectral"}, {"stage1_from": 3}):
         c = copy.deepcopy(cfg)
         c["system_definitions"]["Ps"].update(bad)
         with pytest.raises(WorkflowError):

@@ -14,7 +14,7 @@ from asdflow.synth import SynthConfig, generate
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth")
-    return out, generate(out, SynthConfig.preset("tiny", eval=True))
+    return out, generate(out, SynthConfig.from_preset("tiny", eval=True))
 
 
 @pytest.mark.parametrize("hide", [False, True])

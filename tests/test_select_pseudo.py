@@ -266,7 +266,7 @@ def test_pool_truth_of_the_builtin_pool_matches_the_pool_clip_ids(tmp_path):
     from asdflow.synth.external import POOL_CATEGORIES, plan_pool
     from asdflow.synth.layout import _write_pool_truth
 
-    pool = plan_pool(SynthConfig.preset("tiny"))
+    pool = plan_pool(SynthConfig.from_preset("tiny"))
     _write_pool_truth(tmp_path / "pool_truth.csv", pool)
     raw = pd.read_csv(tmp_path / "pool_truth.csv", keep_default_na=False)
     assert list(raw.columns) == ["ytid", "file_name", "category", "machine_like"]

@@ -36,7 +36,7 @@ COUNTS_LINE = re.compile(r"^# num_ytids=(\d+), num_segs=(\d+), num_unique_labels
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SynthConfig, dict]:
-    cfg = SynthConfig.preset("tiny")
+    cfg = SynthConfig.from_preset("tiny")
     out = tmp_path_factory.mktemp("tiny")
     return out, cfg, generate(out, cfg)
 
@@ -44,7 +44,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SynthConfig, d
 @pytest.fixture(scope="module")
 def other(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SynthConfig, dict]:
     """Another seed, a one-attribute machine, 10 target train clips and the eval set."""
-    cfg = SynthConfig.preset("tiny", seed=1, machines=("ToyCar", "valve"), n_target_train=10, eval=True)
+    cfg = SynthConfig.from_preset("tiny", seed=1, machines=("ToyCar", "valve"), n_target_train=10, eval=True)
     out = tmp_path_factory.mktemp("other")
     return out, cfg, generate(out, cfg)
 
@@ -77,20 +77,20 @@ def _features(x: np.ndarray, sr: int = 16000, nfft: int = 1024, hop: int = 512, 
 
 
 def test_presets_and_overrides() -> None:
-    tiny = SynthConfig.preset("tiny")
-    demo = SynthConfig.preset("demo")
+    tiny = SynthConfig.from_preset("tiny")
+    demo = SynthConfig.from_preset("demo")
     assert tiny.preset == "tiny" and demo.preset == "demo"
     assert len(demo.machines) >= 4 and demo.n_target_train == 10
-    cfg = SynthConfig.preset("tiny", seed=7, machines=["valve", "slider"], snr_db=[0, 5])
+    cfg = SynthConfig.from_preset("tiny", seed=7, machines=["valve", "slider"], snr_db=[0, 5])
     assert cfg.seed == 7 and cfg.machines == ("valve", "slider") and cfg.snr_db == (0.0, 5.0)
     with pytest.raises(ValueError, match="tiny"):
-        SynthConfig.preset("huge")
+        SynthConfig.from_preset("huge")
     with pytest.raises(ValueError, match="no_such_field"):
-        SynthConfig.preset("tiny", no_such_field=1)
+        SynthConfig.from_preset("tiny", no_such_field=1)
     with pytest.raises(ValueError, match="unknown"):
-        SynthConfig.preset("tiny", machines=("Fan",))
+        SynthConfig.from_preset("tiny", machines=("Fan",))
     with pytest.raises(ValueError):
-        SynthConfig.preset("tiny", snr_db=(5, 0))
+        SynthConfig.from_preset("tiny", snr_db=(5, 0))
 
 
 # --------------------------------------------------------------------------- DCASE layout
@@ -330,12 +330,12 @@ def test_deterministic_per_seed(
 
 
 def test_workers_and_rerun_give_same_bytes(tmp_path: Path) -> None:
-    cfg = SynthConfig.preset("tiny", n_source_train=2, n_target_train=1, n_test_per_cell=1, n_external=6)
+    cfg = SynthConfig.from_preset("tiny", n_source_train=2, n_target_train=1, n_test_per_cell=1, n_external=6)
     generate(tmp_path / "a", cfg)
     generate(tmp_path / "b", cfg, workers=2)
     assert _hashes(tmp_path / "a") == _hashes(tmp_path / "b")
     generate(
-        tmp_path / "a", SynthConfig.preset("tiny", n_source_train=1, n_target_train=1, n_test_per_cell=1, n_external=2)
+        tmp_path / "a", SynthConfig.from_preset("tiny", n_source_train=1, n_target_train=1, n_test_per_cell=1, n_external=2)
     )
     assert len(list((tmp_path / "a/dcase/dev_data/raw/fan/train").iterdir())) == 2  # old clips replaced
     foreign = tmp_path / "c"
@@ -346,7 +346,7 @@ def test_workers_and_rerun_give_same_bytes(tmp_path: Path) -> None:
 
 
 def test_render_does_not_depend_on_order() -> None:
-    cfg = SynthConfig.preset("tiny")
+    cfg = SynthConfig.from_preset("tiny")
     clips = [
         DcaseClip("dev_data", "fan", "test", "source", "anomaly", i, (("model", "M2"), ("load", "L1")), "bearing", 3.0)
         for i in range(3)
@@ -362,7 +362,7 @@ def test_render_does_not_depend_on_order() -> None:
 def test_anomalies_are_measurable_but_subtle() -> None:
     """Anomalous clips lie farther from normal clips (same attributes, 10 dB SNR) than normal
     clips do, for each machine type; but not every kind stands out (they are subtle)."""
-    cfg = SynthConfig.preset("tiny")
+    cfg = SynthConfig.from_preset("tiny")
     for machine in cfg.machines:
         mtype = MACHINE_TYPES[machine]
         attrs = tuple((a.key, a.source[0]) for a in mtype.attributes)
@@ -387,7 +387,7 @@ def test_anomalies_are_measurable_but_subtle() -> None:
 def test_machine_types_are_distinguishable() -> None:
     """At 10 dB SNR, leave-one-out 1-NN on simple spectral features tells all six machine types
     apart, across both domains (whose backgrounds differ)."""
-    cfg = SynthConfig.preset("tiny", machines=tuple(MACHINE_TYPES))
+    cfg = SynthConfig.from_preset("tiny", machines=tuple(MACHINE_TYPES))
     feats, names = [], []
     for machine, mtype in MACHINE_TYPES.items():
         for domain in ("source", "target"):
@@ -434,7 +434,7 @@ def test_train_anomalies_are_outside_the_dcase_tree_and_new_clips(tiny: tuple[Pa
         assert m and m["split"] == "train" and m["label"] == "anomaly" and m["domain"] == "source"
         assert r.anomaly_kind in MACHINE_TYPES[r.machine].anomalies
         assert hashlib.sha256(path.read_bytes()).hexdigest() not in test_hashes
-    none = SynthConfig.preset("tiny", n_train_anomalies=0)
+    none = SynthConfig.from_preset("tiny", n_train_anomalies=0)
     generate(tmp_path, none)
     assert pd.read_csv(tmp_path / "train_anomalies.csv").empty
     assert not (tmp_path / "train_anomalies").exists() or not any((tmp_path / "train_anomalies").rglob("*.wav"))

@@ -26,7 +26,7 @@ from asdflow.synth.dcase import DcaseClip, render_dcase_clip
 from asdflow.synth.external import POOL_CATEGORIES, PoolClip, render_pool_clip
 from asdflow.synth.machines import MACHINE_TYPES
 
-CFG = SynthConfig.preset("demo")
+CFG = SynthConfig.from_preset("demo")
 MACHINES = ("fan", "pump", "gearbox", "ToyCar")
 MODELS = ("M1", "M2", "M3")
 PATTERN_FAULTS = ("damage", "missing_harmonic", "imbalance", "detune")
@@ -154,7 +154,7 @@ def test_machine_like_pool_clips_resemble_the_machines() -> None:
     unrelated (speech, music, nature) clips do."""
     machine_feats = np.stack([_coarse(_render(m, "L1", mm, i, snr_db=10.0)) for m in MACHINES for mm in MODELS
                               for i in range(3)])
-    cfg = SynthConfig.preset("demo", external_sample_rate=16000)
+    cfg = SynthConfig.from_preset("demo", external_sample_rate=16000)
 
     def pool_feats(machine_like: bool) -> np.ndarray:
         cats = [c for c in POOL_CATEGORIES.values() if c.machine_like == machine_like]

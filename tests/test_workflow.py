@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import torch
 
 from asdflow.io.cache import AudioCache
 from asdflow.schemas import read_table
@@ -57,8 +58,9 @@ def test_stage1_is_trained_once_and_reused(tmp_path, tiny_config):
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = [(r, dict(kv.split("=", 1) for kv in w.split(", ")) if w else {}) for r, w in _planned(proc.stdout)]
     train = sorted((w["system"], w["stage"]) for r, w in jobs if r == "train_embedding")
-    # Wilkinghoff+SSL is a stage-1 system of its own (another net: nothing to reuse)
-    assert train == [("Ba+Ltrp", "1"), ("Ba+Ltrp+Ps+Ex", "2"), ("Wilkinghoff+SSL", "1")], train
+    # Wilkinghoff+SSL is a stage-1 system of its own (another net: nothing to reuse), as is DCASE2025-Spec
+    assert train == [("Ba+Ltrp", "1"), ("Ba+Ltrp+Ps+Ex", "2"), ("DCASE2025-Spec", "1"), ("DCASE2025-Spec", "2"),
+                     ("Wilkinghoff+SSL", "1")], train
     assert [w for r, w in jobs if r == "reuse_stage1_model"] == [{"system": "Ba+Ltrp+Ps+Ex", "seed": "0"}]
     for rule in ("trainset_stage1", "embed_dcase", "representatives", "score_test", "evaluate"):
         assert any(r == rule and w["system"] == "Ba+Ltrp+Ps+Ex" and w.get("stage", "1") == "1" for r, w in jobs), rule
@@ -135,7 +137,8 @@ def test_stage1_artifacts(tiny_run):
     long = pd.read_csv(r / "summary/metrics.csv")
     assert {"system", "seed", "stage", "split", "machine", "section", "domain", "auc", "pauc"} <= set(long.columns)
     assert {sy.split("@")[0] for sy in long["system"]} == {"Ba+Ltrp", "GMM", "AE", "CAE-DANN-SVDD", "Serial-OE",
-                                                           "Ba+Ltrp+Ps+Ex", "Wilkinghoff+SSL", "Ens-zsum", "Ens-rank"}
+                                                           "Ba+Ltrp+Ps+Ex", "Wilkinghoff+SSL", "DCASE2025-Spec",
+                                                           "Ens-zsum", "Ens-rank"}
     assert long.loc[long["machine"] == "ALL", "official_score"].notna().all()
     table = (r / "summary/table.md").read_text()
     assert "Ba+Ltrp" in table and "GMM" in table and "AE" in table and "official score" in table
@@ -226,9 +229,10 @@ def test_summary_tables_and_report(tiny_run, tiny_config):
     table2, table_a1 = pd.read_csv(r / "table2.csv"), pd.read_csv(r / "table_a1.csv")
     assert list(table2.columns) == ["condition", "system", "stage", "dev"]
     assert list(table_a1.columns) == ["condition", "system", "stage", "dev source", "dev target"]
-    # Ba+Ltrp, GMM, AE, CAE-DANN-SVDD, Serial-OE, Wilkinghoff+SSL + Ba+Ltrp+Ps+Ex stages 1, 2 + the 2
-    # ensembles; and the 4 further scoring back-ends of the 4 embedding runs (tiny config: all five back-ends)
-    assert len(table2) == len(table_a1) == 10 + 4 * 4
+    # Ba+Ltrp, GMM, AE, CAE-DANN-SVDD, Serial-OE, Wilkinghoff+SSL + Ba+Ltrp+Ps+Ex and DCASE2025-Spec stages
+    # 1, 2 + the 2 ensembles; and the 4 further scoring back-ends of the 6 embedding runs (tiny config:
+    # all five back-ends)
+    assert len(table2) == len(table_a1) == 12 + 4 * 6
     assert set(table2.loc[table2["system"].str.startswith("Wilkinghoff+SSL"), "stage"]) == {1}
     long = pd.read_csv(r / "metrics.csv")
     runs = long[(long["system"].str.startswith("Ba+Ltrp")) & (long["stage"] == 1) & (long["machine"] == "ALL")]
@@ -243,7 +247,7 @@ def test_summary_tables_and_report(tiny_run, tiny_config):
     assert set(agg["metric"]) == {"official_score", "auc_source", "auc_target", "pauc"}
     assert "sd" in agg.columns
     ladder = pd.read_csv(r / "ladder.csv", keep_default_na=False).set_index(["system", "stage"])
-    assert len(ladder) == 10 + 4 * 4 and ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "ARI"] != ""
+    assert len(ladder) == 12 + 4 * 6 and ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "ARI"] != ""
     assert ladder.loc[("Ba+Ltrp+Ps+Ex", 2), "N_ex"] != "" and ladder.loc[("Ba+Ltrp+Ps+Ex", 1), "ARI"] == ""
     assert "## Ladder" in (r / "table.md").read_text()
     assert agg["mean"].between(0, 100).all()
@@ -319,3 +323,29 @@ def test_inspect_shows_provenance_for_every_artifact(tiny_run):
     model = io.StringIO()
     inspect_path(tiny_run / "results/Ba+Ltrp/seed0/stage1/model.pt", out=model)
     assert "parameters per top-level module" in model.getvalue() and "classes: 2 (ToyCar, fan)" in model.getvalue()
+
+
+def test_dcase2025_spec_runs_end_to_end(tiny_run):
+    """Seed 003's system on the tiny data: Spec net (4 branches), stage 2 on GMM-BIC
+    pseudo-labels of stage 1's embeddings, SMOTE-kNN scoring as DCASE2025-Spec@smote_knn."""
+    r = tiny_run / "results"
+    s1, s2 = r / "DCASE2025-Spec/seed0/stage1", r / "DCASE2025-Spec/seed0/stage2"
+    emb = read_table(s1 / "embeddings_train.parquet", "embeddings")
+    assert len(emb["embedding"].iloc[0]) == 64  # 4 branches x 16 (tiny net)
+    cfg = torch.load(s1 / "model.pt", weights_only=False)["config"]
+    assert cfg["network"] == "Spec" and cfg["trainable_centres"] and cfg["mixup_prob"] == 0.5
+    assert not cfg["triplet"]["enabled"] and cfg["epochs"] == 1
+    pl = read_table(s2 / "pseudolabels.parquet", "pseudolabels")
+    assert pl["label"].str.match(r"^(ToyCar|fan)_pl\d+$").all()
+    quality = pd.read_csv(s2 / "pseudolabel_quality.csv")
+    assert {"n_clusters", "ari", "nmi"} <= set(quality.columns)
+    log = (tiny_run / "logs/pseudolabels/DCASE2025-Spec/seed0/stage2.log").read_text()
+    assert "gmm_bic component counts" in log and "gmm_bic on stage features" in log
+    long = pd.read_csv(r / "summary/metrics.csv")
+    rows = long[(long["system"].str.split("@").str[0] == "DCASE2025-Spec") & (long["machine"] == "ALL")]
+    assert {(s, st) for s, st in zip(rows["system"], rows["stage"])} >= {
+        ("DCASE2025-Spec", 1), ("DCASE2025-Spec", 2), ("DCASE2025-Spec@smote_knn", 1),
+        ("DCASE2025-Spec@smote_knn", 2)}
+    assert rows["official_score"].notna().all()
+    table2 = pd.read_csv(r / "summary/table2.csv")
+    assert {"DCASE2025-Spec", "DCASE2025-Spec@smote_knn"} <= set(table2["system"])

@@ -33,5 +33,6 @@ with step_logging(snakemake.log[0], "pseudolabels") as log:  # noqa: F821
     known = true_attr != ""
     quality = label_quality(table["label"].to_numpy()[known], truth[known], machines[known], domains[known])
     quality.to_csv(out.quality, index=False)
-    log.info("%s: %d pseudo-labels over %d classes; quality:\n%s", p.method, len(table), table["label"].nunique(),
+    log.info("%s on %s features: %d pseudo-labels over %d classes; quality:\n%s", p.method, p.features, len(table),
+             table["label"].nunique(),
              quality.to_string(index=False))

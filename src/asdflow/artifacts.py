@@ -245,8 +245,12 @@ ARTIFACTS: tuple[Artifact, ...] = (
                       "class_histogram": "JSON label -> count of the selection",
                       "n_machine_like": "selected clips from machine-like classes (built-in pool only)",
                       "machine_like_share": "n_machine_like / n_ex (NaN without pool truth)"}),
+    Artifact("results/features/beats/embeddings_train.parquet", ("embed_beats",),
+             "frozen BEATs features (mean over tokens) of every DCASE training clip, from beats.checkpoint: "
+             "what pseudo-labels with features beats cluster (seed 003)", "iterate", schema="embeddings"),
     Artifact(f"{_STAGE}/pseudolabels.parquet", ("pseudolabels",),
-             "pseudo-label of every original training clip (k-means of stage m-1 embeddings, or oracle)",
+             "pseudo-label of every original training clip (k-means or GMM-BIC of stage m-1 embeddings or of "
+             "BEATs features, or oracle)",
              "iterate", schema="pseudolabels"),
     Artifact(f"{_STAGE}/pseudolabel_quality.csv", ("pseudolabels",),
              "agreement of the pseudo-labels with the true attributes per machine type (ARI, NMI)", "iterate",

@@ -16,7 +16,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     overrides = {}
     if args.seed is not None:
         overrides["seed"] = args.seed
-    cfg = SynthConfig.preset(args.preset, **overrides)
+    cfg = SynthConfig.from_preset(args.preset, **overrides)
     summary = generate(Path(args.out), cfg, progress=True)
     print(json.dumps({k: summary[k] for k in ("dcase_root", "labels", "segments", "audio_dirs")}, indent=2))
     return 0

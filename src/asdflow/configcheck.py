@@ -121,6 +121,7 @@ def path_problems(config: Mapping) -> list[tuple[list, str]]:
             out.append((["dcase_root"], f"{root} holds none of {datasets} (expected {root}/dev_data/<machine>/"
                                         "{train,test}/*.wav, an optional raw/ level in between)"))
     need(["eval_ground_truth"], config.get("eval_ground_truth"), "folder")
+    need(["beats", "checkpoint"], (config.get("beats") or {}).get("checkpoint"), "file")
     ext = config.get("external")
     if isinstance(ext, Mapping):
         for i, f in enumerate(ext.get("segments") or []):

@@ -40,7 +40,7 @@ def pseudo_labels(
     is_target = np.asarray(domains).astype(str) == "target"
     cluster = np.zeros(len(z), dtype=np.int64)
     for m in np.unique(machines):
-        centres, offsets = [], []
+        centres = []
         for target, k, offset in ((False, k_source, 0), (True, k_target, k_source)):
             sel = (machines == m) & (is_target == target)
             if not sel.any():

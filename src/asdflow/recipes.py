@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["BACKENDS", "BASELINE_FILE_OPTIONS", "PSEUDO_LABEL_METHODS", "SSL_OPTIONS", "SystemRecipe",
-           "check_ssl_options", "check_stage1_reuse"]
+__all__ = ["BACKENDS", "BASELINE_FILE_OPTIONS", "PSEUDO_LABEL_FEATURES", "PSEUDO_LABEL_METHODS", "SSL_OPTIONS",
+           "SystemRecipe", "check_ssl_options", "check_stage1_reuse"]
 
 #: ``embedding``: a net trained on the trainset's label column, scored by −max cosine to
 #: representatives (the seed method and its ablations); the others are frame baselines
@@ -22,10 +22,16 @@ BASELINE_FILE_OPTIONS: dict[str, dict[str, str | None]] = {
     "serial_oe": {"anomalies": "train_anomalies.csv", "pretrained": None},
 }
 
-#: How a stage >= 2 relabels the original clips: ``kmeans`` (``pseudo_labels: true``, the
-#: paper's k-means pseudo-labels, §4.2.2) or ``oracle`` (``pseudo_labels: oracle``, a
-#: diagnostic: the true attribute combination per machine type x domain).
-PSEUDO_LABEL_METHODS = ("kmeans", "oracle")
+#: How a stage >= 2 relabels the original clips: ``kmeans`` (seed 000's k-means pseudo-labels,
+#: §4.2.2), ``gmm_bic`` (seed 003 §2.2.3: PCA + a Gaussian mixture per machine type, BIC count)
+#: or ``oracle`` (a diagnostic: the true attribute combination per machine type x domain).
+#: ``pseudo_labels: true`` takes the configured ``pseudo_labels.method`` (kmeans or gmm_bic).
+PSEUDO_LABEL_METHODS = ("kmeans", "gmm_bic", "oracle")
+
+#: What the clustering of ``kmeans``/``gmm_bic`` pseudo-labels runs on: ``stage`` (the previous
+#: stage's training embeddings) or ``beats`` (a frozen BEATs model loaded from the user's
+#: checkpoint, config ``beats.checkpoint``; seed 003 §2.2.3).
+PSEUDO_LABEL_FEATURES = ("stage", "beats")
 
 #: Keys of ``train.ssl`` (seed 002's StatEx/FeatEx, :class:`asdflow.train.SSLConfig`).
 SSL_OPTIONS = ("statex", "featex", "variant", "prob", "weight")
@@ -65,9 +71,15 @@ class SystemRecipe:
     labels: str = "machine"
     triplet: bool = False
     external: str = "none"  # none | score (paper §4.1.1) | random (Table 4 ablation), stages >= 2
-    # true: k-means pseudo-labels from the previous stage (§4.2.2); "oracle": the true attribute
-    # combinations per machine x domain (diagnostic); false: the stage-1 labels
+    # true: pseudo-labels of the configured method (pseudo_labels.method) from the previous stage
+    # (§4.2.2); "kmeans" | "gmm_bic": that method whatever the config says; "oracle": the true
+    # attribute combinations per machine x domain (diagnostic); false: the stage-1 labels
     pseudo_labels: bool | str = False
+    # features the clustering runs on: None = pseudo_labels.features of the config; stage | beats
+    pseudo_label_features: str | None = None
+    # the system's own scoring back-end (e.g. smote_knn for DCASE2025-Spec): always computed (added
+    # to scoring.backends) and reported as <system>@<scoring>; None = only the configured ones
+    scoring: str | None = None
     n_max: int = 1000
     stages: int = 1
     train: Mapping[str, Any] = field(default_factory=dict)
@@ -94,9 +106,14 @@ class SystemRecipe:
             raise ValueError(f"system {self.name}: stages must be >= 1")
         if self.stages > 1 and self.external == "none" and not self.pseudo_labels:
             raise ValueError(f"system {self.name}: stages > 1 need external data or pseudo-labels")
-        if self.pseudo_labels not in (True, False, "oracle"):
-            raise ValueError(f"system {self.name}: pseudo_labels must be true, false or 'oracle', "
-                             f"got {self.pseudo_labels!r}")
+        if self.pseudo_labels not in (True, False, *PSEUDO_LABEL_METHODS):
+            raise ValueError(f"system {self.name}: pseudo_labels must be true, false or one of "
+                             f"{PSEUDO_LABEL_METHODS}, got {self.pseudo_labels!r}")
+        if self.pseudo_label_features not in (None, *PSEUDO_LABEL_FEATURES):
+            raise ValueError(f"system {self.name}: pseudo_label_features must be one of {PSEUDO_LABEL_FEATURES}, "
+                             f"got {self.pseudo_label_features!r}")
+        if self.scoring is not None and self.backend != "embedding":
+            raise ValueError(f"system {self.name}: scoring (a scoring back-end) needs the embedding backend")
         if self.backend == "ensemble":
             if len(self.members) < 2:
                 raise ValueError(f"system {self.name}: an ensemble needs at least 2 members")
@@ -116,10 +133,24 @@ class SystemRecipe:
 
     @property
     def pseudo_label_method(self) -> str | None:
-        """``"kmeans"``, ``"oracle"`` or None (no relabelling in stages >= 2)."""
-        if self.pseudo_labels == "oracle":
-            return "oracle"
+        """``"kmeans"`` (also for ``true``), ``"gmm_bic"``, ``"oracle"`` or None (no relabelling
+        in stages >= 2). See :meth:`resolved_pseudo_label_method` for ``true`` with a config."""
+        if isinstance(self.pseudo_labels, str):
+            return self.pseudo_labels
         return "kmeans" if self.pseudo_labels else None
+
+    def resolved_pseudo_label_method(self, config_method: str = "kmeans") -> str | None:
+        """The clustering this system's stages >= 2 use: ``pseudo_labels: true`` takes
+        ``config_method`` (``pseudo_labels.method``), a named method is itself."""
+        if self.pseudo_labels is True:
+            return config_method
+        return self.pseudo_label_method
+
+    def resolved_pseudo_label_features(self, config_features: str = "stage") -> str | None:
+        """``stage`` | ``beats`` for clustered pseudo-labels, None for oracle or no pseudo-labels."""
+        if self.pseudo_label_method in (None, "oracle"):
+            return None
+        return self.pseudo_label_features or config_features
 
     @property
     def uses_external(self) -> bool:
@@ -154,11 +185,19 @@ class SystemRecipe:
         opts = self.baseline_options(config, synth_dir)
         return [str(opts[k]) for k in BASELINE_FILE_OPTIONS.get(self.backend, {}) if opts.get(k)]
 
-    def train_options(self, base: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    @property
+    def uses_beats(self) -> bool:
+        """Whether the network is the frozen BEATs front-end (needs ``beats.checkpoint``)."""
+        return self.network == "BEATs"
+
+    def train_options(self, base: Mapping[str, Any], seed: int,
+                      beats: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The TrainConfig dict for this system: the global train block + overrides + seed.
 
         ``ssl`` mappings merge key by key (a system's ``train.ssl`` over the global one); an empty
         or absent ``ssl`` is left out, so systems without SSL keep their options unchanged.
+        Network ``BEATs``: its options are the ``beats`` config block (the checkpoint) plus the
+        system's own ``train.net``; the global ``train.net`` (CNN widths) does not apply.
         """
         opts = {**base, **self.train}
         ssl = {**(base.get("ssl") or {}), **(self.train.get("ssl") or {})}
@@ -166,6 +205,8 @@ class SystemRecipe:
         if ssl:
             check_ssl_options(self.name, self.network, ssl)
             opts["ssl"] = ssl
+        if self.uses_beats:
+            opts["net"] = {"checkpoint": (beats or {}).get("checkpoint"), **(self.train.get("net") or {})}
         trip = dict(opts.pop("triplet_options", {}) or {})
         trip["enabled"] = self.triplet
         return {**opts, "network": self.network, "triplet": trip, "seed": seed}

@@ -2,9 +2,10 @@
 
 A *system* (config ``system_definitions``) names a backend and its options:
 
-* ``embedding``: a net (Ba, Wilkinghoff) trained on the trainset's label column with the
-  subspace loss (+ triplet loss), embeddings of every DCASE clip, representatives from the
-  original training clips, score = −max cosine similarity;
+* ``embedding``: a net (Ba, Wilkinghoff, Spec) trained on the trainset's label column with the
+  subspace loss (+ triplet loss), or a frozen pre-trained one (BEATs, saved untrained),
+  embeddings of every DCASE clip, representatives from the original training clips, score =
+  −max cosine similarity (further back-ends: :mod:`asdflow.backends`);
 * frame baselines (:data:`asdflow.baselines.BASELINES`): ``gmm`` (log-mel frames + one GMM
   per machine type, score = −mean log-likelihood), ``autoencoder`` (the official DCASE AE
   baseline, score = mean reconstruction error), ``cae_svdd`` (seed 004) and ``serial_oe``

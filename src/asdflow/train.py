@@ -120,6 +120,9 @@ class TrainConfig:
     weight_decay: float = 0.01  # AdamW's PyTorch default, as the reference code uses
     n_subclusters: int = 16
     adaptive_scale: bool = False  # seed-000 code keeps the SCAC scale fixed
+    # the concatenated embedding's SCAC centres: fixed (False: seed 000/002 and their codes) or
+    # trained like the branch heads' (True: seed 003, "16 trainable sub-cluster centers")
+    trainable_centres: bool = False
     mixup_prob: float | None = None  # None = 0.5 with the triplet loss, 1.0 without (paper)
     triplet: TripletConfig = field(default_factory=TripletConfig)
     ssl: SSLConfig = field(default_factory=SSLConfig)
@@ -213,6 +216,7 @@ def _build(cfg: TrainConfig, n_samples: int, n_classes: int,
         n_classes=n_classes,
         n_sub=cfg.n_subclusters,
         adaptive_scale=cfg.adaptive_scale,
+        cat_trainable=cfg.trainable_centres,
     ).to(device)
     ssl_head = None
     if cfg.ssl.has_loss_term:
@@ -259,6 +263,10 @@ def train_model(
     machines = LabelEncoder.fit(trainset["machine"])
     machine_ids = torch.from_numpy(machines.encode(trainset["machine"]))
     model, loss_fn, ssl_head = _build(cfg, n_samples, len(encoder), device)
+    # a frozen pre-trained front-end (BEATs) is saved as built: no epoch runs
+    frozen = bool(getattr(model, "frozen", False))
+    if frozen:
+        log.info("%s is a frozen pre-trained network: saved without training", cfg.network)
     params = list(model.parameters()) + [p for p in loss_fn.parameters() if p.requires_grad]
     if ssl_head is not None:
         params += list(ssl_head.parameters())
@@ -287,7 +295,7 @@ def train_model(
     n = len(trainset)
     is_target = torch.from_numpy((trainset["domain"].astype(str) == "target").to_numpy()) \
         if "domain" in trainset.columns else torch.zeros(n, dtype=torch.bool)
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(start_epoch, 0 if frozen else cfg.epochs):
         t0 = time.perf_counter()
         model.train()
         loss_fn.train()
@@ -374,12 +382,13 @@ def train_model(
     return {
         "n_clips": n,
         "n_classes": len(encoder),
-        "epochs": cfg.epochs,
+        "epochs": 0 if frozen else cfg.epochs,
         "history": history,
         "seconds_per_epoch": float(np.mean(secs)) if secs else math.nan,
         "device": str(device),
         "cpu_threads": cpu_threads,
         "resumed_from_epoch": resumed_from_epoch,
+        "frozen": frozen,
     }
 
 

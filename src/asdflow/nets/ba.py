@@ -51,6 +51,7 @@ __all__ = [
     "SpectrumEncoder",
     "MultiBranchNet",
     "Ba",
+    "Spec",
 ]
 
 log = logging.getLogger(__name__)
@@ -360,6 +361,13 @@ class Ba(MultiBranchNet):
 
     Widths: ``emb_dim`` per branch (128), ``base_channels`` of the 2-D encoders (16 → 16/32/64/
     128 channels), ``spectrum_channels`` of the 1-D encoder (128). ``bn_shift`` see module doc.
+
+    ``stft_windows``: DFT sizes in samples of the spectrogram branches, replacing the two
+    windows above (``None``, the default, keeps them). Each size gives a branch ``stft<n>``
+    (hop = ``hop_fraction`` × n) with its own 2-D encoder, next to the full-spectrum branch:
+    ``[256, 1024, 4096]`` is the Spec front-end of seed 003 (§3: 3 spectrograms + the amplitude
+    spectrum, 4 × 128 = 512-d; network ``Spec``). ``order`` defaults to ``fft`` first, then the
+    spectrograms in the listed order.
     """
 
     def __init__(
@@ -380,11 +388,21 @@ class Ba(MultiBranchNet):
         temporal_norm: bool = False,
         bn_shift: bool = False,
         spectrum_padding: str = "auto",
-        order: Sequence[str] = ("fft", "stft_long", "stft_short"),
+        order: Sequence[str] | None = None,
+        stft_windows: Sequence[int] | None = None,
     ) -> None:
+        if stft_windows is None:
+            windows = [("stft_long", int(round(long_window_s * sample_rate))),
+                       ("stft_short", int(round(short_window_s * sample_rate)))]
+        else:
+            sizes = [int(n) for n in stft_windows]
+            if not sizes or len(set(sizes)) != len(sizes) or min(sizes) < 2:
+                raise ValueError(f"stft_windows must be distinct DFT sizes >= 2 (samples), got {list(stft_windows)}")
+            windows = [(f"stft{n}", n) for n in sizes]
+        if order is None:
+            order = ["fft"] + [k for k, _ in windows]
         branches: dict[str, tuple[nn.Module, nn.Module]] = {}
-        for key, win in (("stft_long", long_window_s), ("stft_short", short_window_s)):
-            n_fft = int(round(win * sample_rate))
+        for key, n_fft in windows:
             cfg = SpectrogramConfig(n_fft=n_fft, hop=max(1, int(round(n_fft * hop_fraction))), sample_rate=sample_rate,
                                     center=center, normalized=normalized, f_min=f_min, f_max=f_max, log=log,
                                     temporal_norm=temporal_norm)
@@ -395,3 +413,18 @@ class Ba(MultiBranchNet):
         branches["fft"] = (fe, SpectrumEncoder(fe.output_length(n_samples), emb_dim, spectrum_channels,
                                                padding=spectrum_padding, n_dense=4, bn_shift=bn_shift))
         super().__init__(branches, order, n_samples, {k: emb_dim for k in branches})
+
+
+class Spec(Ba):
+    """Seed 003's Spec front-end (§2.2.1, §3): the amplitude spectrum and three magnitude
+    spectrograms with DFT sizes 256, 1024 and 4096 (hop = half the DFT size, 200-8000 Hz bins),
+    one encoder per feature giving 128-d, concatenated to 4 × 128 = 512-d.
+
+    It is :class:`Ba` with ``stft_windows=(256, 1024, 4096)``: the paper builds Spec on the
+    multi-resolution network of Fujimura et al. (ICASSP 2025), whose public code is the one Ba
+    follows, so the encoders, front-end defaults and bias-free layers are Ba's. Branch keys
+    ``fft``, ``stft256``, ``stft1024``, ``stft4096`` (that concatenation order by default).
+    """
+
+    def __init__(self, n_samples: int, stft_windows: Sequence[int] = (256, 1024, 4096), **kwargs) -> None:
+        super().__init__(n_samples, stft_windows=stft_windows, **kwargs)

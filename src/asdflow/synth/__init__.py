@@ -2,7 +2,7 @@
 AudioSet-layout external pool, written in exactly the real on-disk formats.
 
 >>> from asdflow.synth import SynthConfig, generate
->>> summary = generate(Path("results/data/synth"), SynthConfig.preset("tiny"))  # doctest: +SKIP
+>>> summary = generate(Path("results/data/synth"), SynthConfig.from_preset("tiny"))  # doctest: +SKIP
 
 See :mod:`asdflow.synth.layout` for the files written and :mod:`asdflow.synth.machines`,
 :mod:`asdflow.synth.noise` and :mod:`asdflow.synth.external` for how the audio is made.

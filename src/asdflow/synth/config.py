@@ -71,7 +71,7 @@ class SynthConfig:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "SynthConfig":
+    def from_preset(cls, name: str, **overrides: Any) -> "SynthConfig":
         """The named preset (``tiny`` or ``demo``) with some fields replaced."""
         if name not in PRESETS:
             raise ValueError(f"unknown synth preset {name!r}; known presets: {sorted(PRESETS)}")
