@@ -8,7 +8,7 @@ from snakemake.utils import validate
 import asdflow
 from asdflow.backends import DEFAULT_BACKEND
 from asdflow.configcheck import check_config
-from asdflow.ensemble import ensemble_base_systems, resolve_members
+from asdflow.ensemble import ensemble_base_systems, ensembles_in_run, resolve_members
 from asdflow.recipes import BACKENDS, SystemRecipe, check_stage1_reuse
 
 # `--config seeds='[0,1,2]'` arrives as strings in Snakemake 9: accept whole numbers written as text
@@ -161,8 +161,12 @@ for _name in config["systems"]:
 
 # ensembles: every member resolved to <system>/stage<m>@<backend> (configcheck has already
 # reported bad members with the file that set them; this raises for anything it let through)
+# (the scoring back-ends only for the ensembles this run computes)
+_RUN_ENSEMBLES = ensembles_in_run(SYSTEM_DEFS, config["systems"])
 ENSEMBLE_MEMBERS = {
-    n: resolve_members(n, SYSTEM_DEFS, config["scoring"]["backends"])
+    n: resolve_members(
+        n, SYSTEM_DEFS, config["scoring"]["backends"] if n in _RUN_ENSEMBLES else None
+    )
     for n, d in SYSTEM_DEFS.items()
     if d["backend"] == "ensemble"
 }

@@ -67,6 +67,21 @@ def test_bad_members_name_the_ensemble_and_the_member(member, message):
     assert "system Ens" in msg and repr(member) in msg and message in msg, msg
 
 
+def test_scoring_backends_are_required_only_of_the_ensembles_a_run_computes():
+    # Ens needs knn; Outer (nested) runs Ens. A grid without either need not compute knn, but
+    # the members' structure is still checked; a system's own scoring back-end counts for it.
+    defs = {**DEFS, "Outer": {"backend": "ensemble", "members": ["Ens", "GMM"]},
+            "Own": {"backend": "embedding", "scoring": "smote_knn"},
+            "Ens2": {"backend": "ensemble", "members": ["Own@smote_knn", "GMM"]}}
+    assert ensemble_problems(defs, ["kmeans_cos"], systems=["Ba+Ltrp", "GMM", "Ens2"]) == []
+    for grid in (["Ens"], ["Outer"]):
+        [(path, msg)] = ensemble_problems(defs, ["kmeans_cos"], systems=grid)
+        assert path == ["system_definitions", "Ens", "members"] and "'knn' is not computed" in msg, msg
+    bad = {**defs, "Ens3": {"backend": "ensemble", "members": ["Nope", "GMM"]}}
+    [(path, msg)] = ensemble_problems(bad, ["kmeans_cos"], systems=["GMM"])
+    assert path == ["system_definitions", "Ens3", "members"] and "'Nope' is not in system_definitions" in msg
+
+
 def test_other_ensemble_problems():
     defs = {**DEFS, "Ens": {"backend": "ensemble", "members": ["GMM", "Ba+Ltrp"], "weights": [1],
                             "network": "Ba"},
@@ -216,7 +231,8 @@ def test_per_section_statistics_and_nan_scores():
 def test_workflow_stops_at_parse_time_on_an_unknown_member(tmp_path):
     """The real Snakefile, a dry run: the bad member is named before any job."""
     bad = tmp_path / "bad.yaml"
-    bad.write_text("system_definitions:\n  Ens: {backend: ensemble, members: [GMM, 'Ba+Ltrp@nope_knn']}\n")
+    bad.write_text("systems: [Ens]\n"
+                   "system_definitions:\n  Ens: {backend: ensemble, members: [GMM, 'Ba+Ltrp@nope_knn']}\n")
     proc = run_snakemake(tmp_path, "-n", configfiles=[bad], timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0

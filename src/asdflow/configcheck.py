@@ -146,7 +146,7 @@ def system_problems(config: Mapping) -> list[tuple[list, str]]:
 
     definitions = config.get("system_definitions") or {}
     backends = (config.get("scoring") or {}).get("backends") or [EMBEDDING_DEFAULT]
-    return ensemble_problems(definitions, backends)
+    return ensemble_problems(definitions, backends, systems=config.get("systems") or [])
 
 
 def _load(path: str) -> Mapping:

@@ -62,7 +62,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["COMBINATIONS", "MEMBER_SYNTAX", "EnsembleMember", "EnsembleResult", "MemberSpec", "combine_scores",
-           "ensemble_base_systems", "ensemble_problems", "resolve_members"]
+           "ensemble_base_systems", "ensemble_problems", "ensembles_in_run", "resolve_members"]
 
 log = logging.getLogger(__name__)
 
@@ -125,16 +125,17 @@ def _members_of(definition: Mapping[str, Any]) -> list:
 
 
 def resolve_members(name: str, definitions: Mapping[str, Mapping[str, Any]],
-                    scoring_backends: Sequence[str] = (EMBEDDING_DEFAULT,)) -> list[EnsembleMember]:
+                    scoring_backends: Sequence[str] | None = (EMBEDDING_DEFAULT,)) -> list[EnsembleMember]:
     """The members of ensemble ``name`` with their stage and scoring made explicit.
 
     ``definitions``: ``system_definitions`` (defaults filled or not: a missing ``stages`` is 1);
-    ``scoring_backends``: ``scoring.backends`` (the scorings an embedding stage has). Raises
-    ``ValueError`` ("system <name>: member '<spec>': ...") on the first bad member."""
+    ``scoring_backends``: ``scoring.backends`` (the scorings every embedding stage has; a
+    system's own ``scoring`` back-end counts for that system), or None to check the members'
+    structure only (an ensemble the run does not compute). Raises ``ValueError`` ("system
+    <name>: member '<spec>': ...") on the first bad member."""
     d = definitions.get(name)
     if d is None or d.get("backend") != "ensemble":
         raise ValueError(f"system {name}: not an ensemble (backend: ensemble) in system_definitions")
-    computed = {EMBEDDING_DEFAULT, *scoring_backends}
     out: list[EnsembleMember] = []
     for raw in _members_of(d):
         try:
@@ -155,7 +156,8 @@ def resolve_members(name: str, definitions: Mapping[str, Mapping[str, Any]],
             raise ValueError(f"{where}: {spec.system} has {n_stages} stage(s), no stage {stage}")
         if kind == "embedding":
             backend = spec.backend or EMBEDDING_DEFAULT
-            if backend not in computed:
+            computed = {EMBEDDING_DEFAULT, *(scoring_backends or ()), md.get("scoring")}
+            if scoring_backends is not None and backend not in computed:
                 raise ValueError(f"{where}: scoring back-end {backend!r} is not computed; add it to "
                                  f"scoring.backends (now {list(scoring_backends)})")
             out.append(EnsembleMember(spec.system, stage, backend, further=backend != EMBEDDING_DEFAULT))
@@ -175,12 +177,35 @@ def resolve_members(name: str, definitions: Mapping[str, Mapping[str, Any]],
     return out
 
 
+def ensembles_in_run(definitions: Mapping[str, Mapping[str, Any]], systems: Sequence[str]) -> set[str]:
+    """The ensembles a run of ``systems`` computes: those listed and, through their members, the
+    nested ones."""
+    todo, seen = [s for s in systems], set()
+    while todo:
+        name = todo.pop()
+        d = definitions.get(name) or {}
+        if name in seen or d.get("backend") != "ensemble":
+            continue
+        seen.add(name)
+        for raw in _members_of(d):
+            try:
+                todo.append(MemberSpec.parse(raw).system)
+            except ValueError:
+                pass
+    return seen
+
+
 def ensemble_problems(definitions: Mapping[str, Mapping[str, Any]],
-                      scoring_backends: Sequence[str] = (EMBEDDING_DEFAULT,)) -> list[tuple[list, str]]:
+                      scoring_backends: Sequence[str] = (EMBEDDING_DEFAULT,),
+                      systems: Sequence[str] | None = None) -> list[tuple[list, str]]:
     """(key path, message) for every problem of the ensembles in ``definitions``: bad members
     (:func:`resolve_members`), ensemble keys on other systems, other keys on ensembles, weights
-    that do not match the members, cycles through nested ensembles."""
+    that do not match the members, cycles through nested ensembles.
+
+    With ``systems`` (the run's grid), only the ensembles the run computes must find their
+    members' scoring back-ends in ``scoring_backends``; the others are checked for structure."""
     out: list[tuple[list, str]] = []
+    run = ensembles_in_run(definitions, systems) if systems is not None else set(definitions)
     ens_keys = ("members", "combine", "weights", "per_section")
     for name, d in definitions.items():
         d = d or {}
@@ -195,7 +220,7 @@ def ensemble_problems(definitions: Mapping[str, Mapping[str, Any]],
             out.append((key + [k], f"system {name}: {k} does not apply to an ensemble (its keys: backend, "
                                    f"{', '.join(ens_keys)})"))
         try:
-            members = resolve_members(name, definitions, scoring_backends)
+            members = resolve_members(name, definitions, scoring_backends if name in run else None)
         except ValueError as e:
             out.append((key + ["members"], str(e)))
             continue
