@@ -9,8 +9,9 @@ CORES ?= 2
 SNAKEMAKE_ARGS ?=
 
 LADDER_DIR ?= ladder
+SEEDS_DIR ?= leaderboard
 
-.PHONY: demo ladder test install lint clean-results
+.PHONY: demo ladder seeds test install lint clean-results
 
 install: $(STAMP)
 
@@ -30,6 +31,11 @@ demo: $(STAMP)
 ladder: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --directory $(LADDER_DIR) --configfile configs/ladder.yaml $(SNAKEMAKE_ARGS)
 	@echo; if [ -f $(LADDER_DIR)/results/summary/table.md ]; then cat $(LADDER_DIR)/results/summary/table.md; fi
+
+## make seeds: the seed-system leaderboard (configs/seeds.yaml: every seed paper's system, 3 seeds) in $(SEEDS_DIR)/
+seeds: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --directory $(SEEDS_DIR) --configfile configs/seeds.yaml $(SNAKEMAKE_ARGS)
+	@echo; if [ -f $(SEEDS_DIR)/results/summary/table.md ]; then cat $(SEEDS_DIR)/results/summary/table.md; fi
 
 ## make test: the test suite (unit tests + an end-to-end run of the real workflow on tiny data)
 test: $(STAMP)
