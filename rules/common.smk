@@ -9,7 +9,12 @@ import asdflow
 from asdflow.backends import DEFAULT_BACKEND
 from asdflow.configcheck import check_config
 from asdflow.ensemble import ensemble_base_systems, ensembles_in_run, resolve_members
-from asdflow.recipes import BACKENDS, SystemRecipe, check_stage1_reuse
+from asdflow.recipes import (
+    BACKENDS,
+    REPRESENTATIVE_OPTIONS,
+    SystemRecipe,
+    check_stage1_reuse,
+)
 
 # `--config seeds='[0,1,2]'` arrives as strings in Snakemake 9: accept whole numbers written as text
 if isinstance(config.get("seeds"), list):
@@ -135,13 +140,13 @@ for _name in config["systems"]:
 STAGE1_FROM = check_stage1_reuse(SYSTEM_DEFS, config["train"])
 
 
-def _needs_beats(name):
-    r = SystemRecipe.from_config(name, SYSTEM_DEFS)
-    feats = r.resolved_pseudo_label_features(config["pseudo_labels"]["features"])
-    return r.uses_beats or (r.stages > 1 and feats == "beats")
-
-
-_beats_systems = [n for n in config["systems"] if _needs_beats(n)]
+_beats_systems = [
+    n
+    for n in config["systems"]
+    if SystemRecipe.from_config(n, SYSTEM_DEFS).needs_beats(
+        config["pseudo_labels"]["features"]
+    )
+]
 if _beats_systems and not config["beats"]["checkpoint"]:
     raise ValueError(
         f"config: systems {_beats_systems} use the frozen BEATs front-end (network BEATs or "

@@ -143,13 +143,7 @@ rule representatives:
         # options) reruns score_backends, never the representatives and what follows them
         scoring={
             k: config["scoring"][k]
-            for k in (
-                "k_source",
-                "target_mode",
-                "k_target",
-                "renormalize",
-                "per_section",
-            )
+            for k in REPRESENTATIVE_OPTIONS
             if k in config["scoring"]
         },
         code=CODE_SCORING,

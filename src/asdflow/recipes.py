@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["BACKENDS", "BASELINE_FILE_OPTIONS", "PSEUDO_LABEL_FEATURES", "PSEUDO_LABEL_METHODS", "SSL_OPTIONS",
-           "SystemRecipe", "check_ssl_options", "check_stage1_reuse"]
+__all__ = ["BACKENDS", "BASELINE_FILE_OPTIONS", "PSEUDO_LABEL_FEATURES", "PSEUDO_LABEL_METHODS",
+           "REPRESENTATIVE_OPTIONS", "SSL_OPTIONS", "SystemRecipe", "check_ssl_options", "check_stage1_reuse"]
 
 #: ``embedding``: a net trained on the trainset's label column, scored by −max cosine to
 #: representatives (the seed method and its ablations); the others are frame baselines
@@ -32,6 +32,11 @@ PSEUDO_LABEL_METHODS = ("kmeans", "gmm_bic", "oracle")
 #: stage's training embeddings) or ``beats`` (a frozen BEATs model loaded from the user's
 #: checkpoint, config ``beats.checkpoint``; seed 003 §2.2.3).
 PSEUDO_LABEL_FEATURES = ("stage", "beats")
+
+#: The keys of the ``scoring`` block that the paper's scoring (k-means representatives, −max
+#: cosine; :func:`asdflow.systems.fit_representatives`) reads; the other keys belong to the
+#: further back-ends and must not rerun the representatives.
+REPRESENTATIVE_OPTIONS = ("k_source", "target_mode", "k_target", "renormalize", "per_section")
 
 #: Keys of ``train.ssl`` (seed 002's StatEx/FeatEx, :class:`asdflow.train.SSLConfig`).
 SSL_OPTIONS = ("statex", "featex", "variant", "prob", "weight")
@@ -189,6 +194,11 @@ class SystemRecipe:
     def uses_beats(self) -> bool:
         """Whether the network is the frozen BEATs front-end (needs ``beats.checkpoint``)."""
         return self.network == "BEATs"
+
+    def needs_beats(self, config_features: str = "stage") -> bool:
+        """Whether any stage loads the BEATs checkpoint: network BEATs, or stages >= 2 clustering
+        BEATs features (``config_features``: ``pseudo_labels.features``)."""
+        return self.uses_beats or (self.stages > 1 and self.resolved_pseudo_label_features(config_features) == "beats")
 
     def train_options(self, base: Mapping[str, Any], seed: int,
                       beats: Mapping[str, Any] | None = None) -> dict[str, Any]:

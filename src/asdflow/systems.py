@@ -104,7 +104,8 @@ def fit_representatives(
     Representatives come from the embeddings of the trainset's original (non-external) clips
     (paper §3.3; external clips never define them). The training-clip scores feed the decision
     thresholds and, in later stages, the selection thresholds a_thr (§4.1.1).
-    Returns ``(train scores, representatives)``.
+    ``scoring``: the keys :data:`asdflow.recipes.REPRESENTATIVE_OPTIONS` of the config's
+    ``scoring`` block (the rule passes only these). Returns ``(train scores, representatives)``.
     """
     from asdflow.scoring import score_by_machine
 
