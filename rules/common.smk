@@ -45,6 +45,8 @@ CODE_SCORING = asdflow.code_version(
 )
 # the label columns of trainsets and pseudo-labels (true attributes, oracle, k-means)
 CODE_LABELS = asdflow.code_version("data.py", "pseudo.py", "recipes.py")
+# the further scoring back-ends (score_backends)
+CODE_BACKENDS = asdflow.code_version("backends.py")
 # score ensembles (score_ensemble): its own version, so that other scoring steps do not rerun
 CODE_ENSEMBLE = asdflow.code_version("ensemble.py", "schemas.py")
 SYNTH_DIR = (

@@ -208,7 +208,7 @@ rule score_backends:
         backends=EXTRA_BACKENDS,
         options={b: config["scoring"].get(b, {}) for b in EXTRA_BACKENDS},
         per_section=config["scoring"]["per_section"],
-        code=CODE_SCORING,
+        code=CODE_SCORING + CODE_BACKENDS,
     script:
         "../workflow_scripts/score_backends.py"
 

@@ -98,3 +98,26 @@ def test_score_backends_one_pass_all_backends_external_clips_excluded():
         score_backends(train, test, original, ["knn"], {"knn": {"k": 3}})
     with pytest.raises(KeyError, match="unknown scoring backend"):
         get_scoring_backend("svm")
+
+
+def test_gmm_is_fitted_once_per_reference_and_scores_unchanged(monkeypatch):
+    # score_backends scores the training clips, then the test clips, against one reference:
+    # the second call reuses the fit; the scores equal a fresh fit's
+    from sklearn.mixture import GaussianMixture
+
+    import asdflow.backends as be
+
+    rng = np.random.default_rng(0)
+    train, q1, q2 = rng.normal(size=(60, 6)), rng.normal(size=(10, 6)), rng.normal(size=(12, 6))
+    fits = []
+    real_fit = GaussianMixture.fit
+    monkeypatch.setattr(GaussianMixture, "fit", lambda self, x, y=None: fits.append(len(x)) or real_fit(self, x))
+    be._GMM_FIT.clear()
+    s1 = be.gmm_scores(train, np.zeros(60, bool), q1, n_components=2, seed=0)
+    s2 = be.gmm_scores(train, np.zeros(60, bool), q2, n_components=2, seed=0)
+    assert fits == [60]
+    be.gmm_scores(train[:50], np.zeros(50, bool), q1, n_components=2, seed=0)  # other data: a new fit
+    assert fits == [60, 50]
+    be._GMM_FIT.clear()
+    np.testing.assert_allclose(be.gmm_scores(train, np.zeros(60, bool), q2, n_components=2, seed=0), s2)
+    assert s1.shape == (10,)
