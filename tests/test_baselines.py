@@ -170,3 +170,45 @@ def test_serial_oe_file_options_resolve_and_become_inputs():
     with pytest.raises(ValueError, match="cannot be 'synthetic'"):
         SystemRecipe("S", "serial_oe", options={"pretrained": "synthetic"}).baseline_options(config, "d")
     assert SystemRecipe("G", "gmm").baseline_files({"gmm": {"n_components": 2}}, "d") == []
+
+
+def test_representatives_read_exactly_the_keys_the_rule_passes():
+    """The representatives rule passes only the scoring keys listed in
+    recipes.REPRESENTATIVE_OPTIONS as params (so changing one reruns the job); fit_representatives
+    must read no other key, or a change to it would not rerun anything."""
+    from collections.abc import Mapping
+
+    import pandas as pd
+
+    from asdflow.recipes import REPRESENTATIVE_OPTIONS
+    from asdflow.systems import fit_representatives
+
+    class Recording(Mapping):
+        def __init__(self) -> None:
+            self.read: set[str] = set()
+
+        def __getitem__(self, key: str):
+            self.read.add(key)
+            raise KeyError(key)
+
+        def get(self, key: str, default=None):
+            self.read.add(key)
+            return default
+
+        def __iter__(self):
+            return iter(())
+
+        def __len__(self) -> int:
+            return 0
+
+    rng = np.random.default_rng(0)
+    ids = [f"c{i}" for i in range(24)]
+    emb = pd.DataFrame({"clip_id": ids, "dataset": "dev_data", "machine": "fan", "section": "00",
+                        "domain": ["source"] * 20 + ["target"] * 4, "split": "train", "label": "normal",
+                        "embedding": list(rng.standard_normal((24, 8)).astype(np.float32))})
+    trainset = pd.DataFrame({"clip_id": ids, "is_external": False})
+    manifest = pd.DataFrame({"clip_id": ids, "path": [f"/x/{c}.wav" for c in ids]})
+    scoring = Recording()
+    scores, reps = fit_representatives(emb, trainset, manifest, scoring, seed=0)
+    assert len(scores) == 24 and not reps.empty
+    assert scoring.read == set(REPRESENTATIVE_OPTIONS)
