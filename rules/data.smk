@@ -22,6 +22,7 @@ rule synth_data:
     params:
         preset=config["synth"]["preset"],
         seed=config["synth"]["seed"],
+        options=config["synth"]["options"],
         code=CODE_SYNTH,
     script:
         "../workflow_scripts/synth_data.py"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from asdflow.configcheck import ConfigError, check_config, config_problems, key_source, path_problems
+from asdflow.configcheck import (ConfigError, check_config, config_problems, key_source, path_problems,
+                                 synth_problems)
 from conftest import REPO, run_snakemake
 
 SCHEMA = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
@@ -58,6 +59,18 @@ def test_dcase_root_without_any_dataset_folder(tmp_path):
     assert "holds none of" in problems["dcase_root"]
     (tmp_path / "dev_data").mkdir()
     assert path_problems(_with(dcase_root=str(tmp_path))) == []
+
+
+def test_synth_options_are_checked_against_the_data_config():
+    """synth.options replace preset fields of the built-in data; a wrong one is named before any
+    job runs, with the generator's own message."""
+    assert synth_problems(DEFAULT) == []
+    ok = _with(synth={"preset": "demo", "seed": 0, "options": {"nearby_machinery": 0.7, "snr_db": [0, 10]}})
+    assert synth_problems(ok) == []
+    [(path, msg)] = synth_problems(_with(synth={"preset": "demo", "seed": 0, "options": {"nearby": 0.7}}))
+    assert path == ["synth", "options"] and "unknown SynthConfig field(s) ['nearby']" in msg
+    [(_, msg)] = synth_problems(_with(synth={"preset": "tiny", "seed": 0, "options": {"nearby_machinery": 2}}))
+    assert "nearby_machinery must be in [0, 1]" in msg
 
 
 def test_key_source_names_the_last_file_that_sets_the_key():

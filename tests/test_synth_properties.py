@@ -9,7 +9,12 @@ The demo data must reward what the paper relies on, as DCASE data does:
 * faults disturb exactly that structure, so knowing a clip's unit helps to detect its fault
   (the labeled-vs-unlabeled gap);
 * the target domain (another load and background) keeps each unit recognisable (a moderate shift);
-* machine-like external clips resemble the machine types more than unrelated clips do.
+* machine-like external clips resemble the machine types more than unrelated clips do;
+* with ``nearby_machinery`` on (an option, not the demo's default), other machines running nearby
+  cost a frame-level log-mel reconstruction model (the AE baseline's principle) accuracy: the
+  nuisance the seed-000 triplet loss teaches invariance to.
+
+The demo preset has no nearby machinery (``nearby_machinery=0``); the last check turns it on.
 """
 
 from __future__ import annotations
@@ -35,10 +40,10 @@ N = 8  # clips per unit and condition
 
 
 def _render(machine: str, load: str, model: str, i: int, *, domain: str = "source", fault: str | None = None,
-            snr_db: float = SNR_DB) -> np.ndarray:
+            snr_db: float = SNR_DB, cfg: SynthConfig = CFG) -> np.ndarray:
     clip = DcaseClip("dev_data", machine, "test" if fault else "train", domain, "anomaly" if fault else "normal", i,
                      (("load", load), ("model", model)), fault, snr_db)
-    return render_dcase_clip(clip, CFG).astype(np.float64) / 32768.0
+    return render_dcase_clip(clip, cfg).astype(np.float64) / 32768.0
 
 
 def _fine(x: np.ndarray, sr: int = 16000) -> np.ndarray:
@@ -198,3 +203,41 @@ def test_dcase_and_resampled_pool_clips_share_the_band_limit() -> None:
     # both fall off by the same filter above the cut-off (0.945 x Nyquist = 7.56 kHz)
     assert max(dcase) < -10.0 and max(pool) < -10.0, (dcase, pool)
     assert abs(np.median(dcase) - np.median(pool)) < 6.0, (np.median(dcase), np.median(pool))
+
+
+def test_nearby_machinery_costs_a_frame_level_reconstruction_model() -> None:
+    """The same clips (same machine, fault and background draws) with and without other machines
+    nearby: a frame-level log-mel model (PCA reconstruction of 5-frame, 128-band log-mel
+    windows fit on normal training clips, the principle of the AE baseline) separates faulty
+    from normal test clips clearly worse with the nuisance. The demo preset has it in 70 % of the
+    backgrounds at 0-10 dB SNR (``synth.options`` of README "The built-in data"; the demo preset
+    has no nearby machinery)."""
+    demo = SynthConfig.from_preset("demo", nearby_machinery=0.7, snr_db=(0.0, 10.0))
+    quiet = SynthConfig.from_preset("demo", snr_db=(0.0, 10.0))
+    assert SynthConfig.from_preset("demo").nearby_machinery == 0.0
+    snr = float(np.mean(demo.snr_db))
+
+    def frames(x: np.ndarray) -> np.ndarray:
+        spec = logmel(x.astype(np.float32), 16000, n_mels=128)
+        return np.stack([spec[:, t:t + 5].T.ravel() for t in range(spec.shape[1] - 4)])
+
+    aucs = {}
+    for cfg, name in ((quiet, "quiet"), (demo, "nearby")):
+        per_machine = []
+        for machine in MACHINES:
+            clip = lambda i, model, fault=None: frames(  # noqa: E731
+                _render(machine, ("L1", "L2")[i % 2], model, i, fault=fault, snr_db=snr, cfg=cfg))
+            train = np.concatenate([clip(i, MODELS[i % 3]) for i in range(30)])
+            mu, sd = train.mean(0), train.std(0) + 1e-6
+            pca = PCA(16, random_state=0).fit((train - mu) / sd)
+
+            def error(f: np.ndarray) -> float:
+                z = (f - mu) / sd
+                return float(((pca.inverse_transform(pca.transform(z)) - z) ** 2).mean())
+
+            normal = [error(clip(300 + i, MODELS[i % 3])) for i in range(12)]
+            faulty = [error(clip(400 + i, MODELS[i % 3], kind)) for kind in MACHINE_TYPES[machine].anomalies
+                      for i in range(3)]
+            per_machine.append(roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(faulty))], normal + faulty))
+        aucs[name] = float(np.mean(per_machine))
+    assert aucs["quiet"] - aucs["nearby"] >= 0.05, aucs

@@ -139,6 +139,22 @@ def path_problems(config: Mapping) -> list[tuple[list, str]]:
     return out
 
 
+def synth_problems(config: Mapping) -> list[tuple[list, str]]:
+    """(key path, message) when ``synth.options`` do not make a valid built-in data config
+    (unknown :class:`asdflow.synth.SynthConfig` field, value out of range)."""
+    synth = config.get("synth") or {}
+    options = synth.get("options") or {}
+    if not options:
+        return []
+    from asdflow.synth import SynthConfig
+
+    try:
+        SynthConfig.from_preset(synth.get("preset", "demo"), seed=int(synth.get("seed", 0)), **options)
+    except (TypeError, ValueError) as err:
+        return [(["synth", "options"], str(err))]
+    return []
+
+
 def system_problems(config: Mapping) -> list[tuple[list, str]]:
     """(key path, message) for every ensemble system whose members do not resolve (unknown
     system, stage or scoring back-end, cycles; :func:`asdflow.ensemble.ensemble_problems`)."""
@@ -179,7 +195,7 @@ def check_config(
         sources.append(("--config", cli_config))
     problems = config_problems(config, schema)
     if not problems:  # paths and ensemble members only once the shape is right
-        problems = path_problems(config) + system_problems(config)
+        problems = path_problems(config) + synth_problems(config) + system_problems(config)
     if not problems:
         return
     lines = []

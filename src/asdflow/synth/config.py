@@ -20,6 +20,9 @@ class SynthConfig:
     adds an ``eval_data`` set with hidden test names plus the official-style ground truth.
     External part: ``n_external`` AudioSet-style segments, of which ``external_missing_fraction``
     are listed without audio; ``external_machine_fraction`` of them are machine-like.
+    ``nearby_machinery``: probability that a DCASE clip's factory background carries one or two
+    other machines running nearby (tonal, at an arbitrary speed; :func:`asdflow.synth.noise.
+    nearby_machinery`); 0 = none (the pool's machine-like clips never have them).
     ``anomaly_level_db`` shifts the strength of every anomaly (positive = more obvious).
     ``n_train_anomalies`` anomalous clips per machine type are written *outside* the DCASE tree
     (``train_anomalies/`` + the list ``train_anomalies.csv``): "a few real anomalies" for
@@ -38,6 +41,7 @@ class SynthConfig:
     n_test_per_cell: int = 2
     snr_db: tuple[float, float] = (-5.0, 10.0)
     anomaly_level_db: float = 0.0
+    nearby_machinery: float = 0.0
     eval: bool = False
     n_external: int = 30
     external_seconds: float = 1.5
@@ -66,7 +70,7 @@ class SynthConfig:
             raise ValueError("clip_seconds and external_seconds must be > 0")
         if len(self.snr_db) != 2 or self.snr_db[0] > self.snr_db[1]:
             raise ValueError(f"snr_db must be (low, high) with low <= high, got {self.snr_db}")
-        for name in ("external_missing_fraction", "external_machine_fraction"):
+        for name in ("external_missing_fraction", "external_machine_fraction", "nearby_machinery"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 

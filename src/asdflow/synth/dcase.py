@@ -134,7 +134,7 @@ def render_dcase_clip(clip: DcaseClip, cfg: SynthConfig) -> np.ndarray:
     internal = clip.fault if clip.fault in INTERNAL_FAULTS else None
     sound = mtype.synth(rng, mtype.physical(dict(clip.attrs)), n, sr, internal, severity)
     x = add_fault(rng, sound, clip.fault, severity, sr) if clip.fault in ADDITIVE_FAULTS else sound.signal
-    y = x + factory_background(rng, n, sr, clip.domain) * 10.0 ** (-clip.snr_db / 20.0)
+    y = x + factory_background(rng, n, sr, clip.domain, cfg.nearby_machinery) * 10.0 ** (-clip.snr_db / 20.0)
     # recorded at sr through an anti-alias filter, band-limited like the resampled pool clips
     y = dsp.anti_alias(y)
     return dsp.to_pcm16(y, rms_dbfs=float(rng.uniform(-29.0, -23.0)))

@@ -3,6 +3,11 @@
 Backgrounds: coloured noise + distant machinery + mains hum + random impacts. The source
 domain uses pink noise, 50 Hz hum and a low-mid machinery rumble; the target domain uses brown
 noise with ventilation hiss, 60 Hz hum, a higher compressor band and more, brighter impacts.
+Optionally (``SynthConfig.nearby_machinery``, off in the presets) a share of the DCASE clips'
+backgrounds carries one or two *other* machines running nearby (:func:`nearby_machinery`): a
+harmonic series at an arbitrary speed, swelling and fading within the clip, as on a real factory
+floor. It is the nuisance the seed-000 triplet loss teaches invariance to (its positive is the
+anchor plus another machine's sound); a frame-level log-mel model has to reconstruct it.
 
 Faults (:data:`ADDITIVE_FAULTS`) are mixed well below the machine sound (unit RMS):
 ``bearing`` (impulses at a fault rate exciting a resonance), ``imbalance`` (extra 1× shaft
@@ -16,7 +21,7 @@ import numpy as np
 from asdflow.synth import dsp
 from asdflow.synth.machines import MachineSound
 
-__all__ = ["ADDITIVE_FAULTS", "factory_background", "ambient_background", "add_fault"]
+__all__ = ["ADDITIVE_FAULTS", "factory_background", "nearby_machinery", "ambient_background", "add_fault"]
 
 ADDITIVE_FAULTS = frozenset({"bearing", "imbalance", "rattle", "leak"})
 
@@ -26,8 +31,9 @@ def _db(rng: np.random.Generator, low: float, high: float) -> float:
     return float(10.0 ** (rng.uniform(low, high) / 20.0))
 
 
-def factory_background(rng: np.random.Generator, n: int, sr: int, domain: str) -> np.ndarray:
-    """Factory background noise for ``domain`` (``source`` or ``target``); unit RMS."""
+def factory_background(rng: np.random.Generator, n: int, sr: int, domain: str, nearby: float = 0.0) -> np.ndarray:
+    """Factory background noise for ``domain`` (``source`` or ``target``); unit RMS. ``nearby``:
+    probability that other machines run nearby (:func:`nearby_machinery`)."""
     duration = n / sr
     if domain == "source":
         floor = dsp.colored_noise(rng, n, sr, 1.0)
@@ -49,7 +55,28 @@ def factory_background(rng: np.random.Generator, n: int, sr: int, domain: str) -
         + _db(rng, -9, -3) * dsp.normalize(rumble)
         + (_db(rng, -6, 0) * impacts / max(dsp.rms(impacts), 1e-3) if len(times) else 0.0)
     )
-    return dsp.normalize(x)
+    if nearby <= 0.0:
+        return dsp.normalize(x)
+    return dsp.normalize(dsp.normalize(x) + nearby_machinery(rng, n, sr, nearby))
+
+
+def nearby_machinery(rng: np.random.Generator, n: int, sr: int, probability: float) -> np.ndarray:
+    """Other machines running nearby (added to a unit-RMS background; zeros when none): with
+    ``probability`` one machine, and then with probability 0.3 a second. Each is a harmonic
+    series (6 partials, amplitude ∝ k**-s, s in [0.5, 1.5]) at a log-uniform fundamental of
+    50-800 Hz with a little speed wobble and a slow swell (it may start or stop within the clip),
+    at -6 to 0 dB relative to the rest of the background."""
+    out = np.zeros(n)
+    if rng.random() >= probability:
+        return out
+    for _ in range(1 + int(rng.random() < 0.3)):
+        f0 = float(np.exp(rng.uniform(np.log(50.0), np.log(800.0))))
+        track = f0 * (1.0 + 0.003 * dsp.smooth_random(rng, n, sr, 1.0))
+        k = np.arange(1.0, 7.0)
+        tone = dsp.harmonic_series(rng, track, k, k ** -rng.uniform(0.5, 1.5), sr)
+        swell = np.clip(1.0 + 0.5 * dsp.smooth_random(rng, n, sr, 1.0), 0.0, None)
+        out += _db(rng, -6, 0) * dsp.normalize(tone) * swell
+    return out
 
 
 def ambient_background(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
