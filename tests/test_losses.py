@@ -97,6 +97,45 @@ def test_soft_targets_and_adaptive_scale():
         head(z, torch.ones(2, 4))
 
 
+def test_sub_counts_leave_switched_off_centres_out_of_the_softmax():
+    """A head with sub_counts equals, column for column, a head that only has the active centres:
+    the switched-off ones take no probability mass, get no gradient, and s0 counts active columns."""
+    torch.manual_seed(0)
+    head = SubClusterAdaCos(6, 3, n_sub=4, trainable=True, sub_counts=[4, 1, 2])
+    assert math.isclose(float(head.scale), math.sqrt(2) * math.log(7 - 1), rel_tol=1e-6)
+    z = torch.randn(5, 6)
+    y = F.one_hot(torch.tensor([0, 1, 2, 1, 0]), 3).float()
+    keep = [0, 1, 2, 3, 4, 8, 9]  # class 0: all four, class 1: its first, class 2: its first two
+    cos = F.normalize(z, dim=1) @ F.normalize(head.centres.detach()[:, keep], dim=0)
+    p = torch.softmax(float(head.scale) * cos, dim=1)
+    prob = torch.stack([p[:, :4].sum(1), p[:, 4], p[:, 5:].sum(1)], dim=1)
+    torch.testing.assert_close(head(z, y), -(y * prob.log()).sum(1).mean())
+    head(z, y).backward()
+    off = [5, 6, 7, 10, 11]
+    assert head.centres.grad[:, off].abs().max() == 0 and head.centres.grad[:, keep].abs().max() > 0
+    # all classes at n_sub: exactly the unmasked head
+    torch.manual_seed(0)
+    full = SubClusterAdaCos(6, 3, n_sub=4, trainable=True, sub_counts=[4, 4, 4])
+    torch.manual_seed(0)
+    plain = SubClusterAdaCos(6, 3, n_sub=4, trainable=True)
+    torch.testing.assert_close(full(z, y), plain(z, y), rtol=0, atol=0)
+    assert set(plain.state_dict()) == set(head.state_dict())  # old models load unchanged
+    adaptive = SubClusterAdaCos(6, 3, n_sub=4, adaptive_scale=True, sub_counts=[4, 1, 2])
+    assert torch.isfinite(adaptive(z, y)) and math.isfinite(float(adaptive.scale))
+    with pytest.raises(ValueError, match="sub_counts"):
+        SubClusterAdaCos(6, 3, n_sub=4, sub_counts=[4, 5, 1])
+
+
+def test_subcluster_cap_by_training_clips():
+    from asdflow.train import TrainConfig, subcluster_counts
+
+    assert subcluster_counts(TrainConfig(), [3, 40], 2) is None  # papers: every class n_subclusters
+    capped = TrainConfig.from_dict({"n_subclusters_cap": "clips"})
+    assert subcluster_counts(capped, [3, 40, 16], 3) == [3, 16, 16]
+    with pytest.raises(ValueError, match="n_subclusters_cap"):
+        TrainConfig.from_dict({"n_subclusters_cap": "half"})
+
+
 def test_subspace_loss_sums_its_parts_with_weights():
     loss = SubspaceLoss(12, [4, 4, 4], n_classes=3, n_sub=2)
     z = [torch.randn(5, 4) for _ in range(3)]

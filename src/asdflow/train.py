@@ -21,6 +21,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -119,6 +120,9 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.01  # AdamW's PyTorch default, as the reference code uses
     n_subclusters: int = 16
+    # sub-clusters of a class: all n_subclusters (none: both papers) or at most its number of
+    # training clips (clips: small classes such as few-clip machine_mid classes keep no empty centres)
+    n_subclusters_cap: str = "none"
     adaptive_scale: bool = False  # seed-000 code keeps the SCAC scale fixed
     # the concatenated embedding's SCAC centres: fixed (False: seed 000/002 and their codes) or
     # trained like the branch heads' (True: seed 003, "16 trainable sub-cluster centers")
@@ -149,6 +153,8 @@ class TrainConfig:
         unknown = set(d) - {f for f in cls.__dataclass_fields__}
         if unknown:
             raise ValueError(f"unknown training options: {sorted(unknown)}")
+        if d.get("n_subclusters_cap", "none") not in ("none", "clips"):
+            raise ValueError(f"train n_subclusters_cap must be 'none' or 'clips', got {d['n_subclusters_cap']!r}")
         if d.get("sampler", "shuffle") not in ("shuffle", "domain"):
             raise ValueError(f"train sampler must be 'shuffle' or 'domain', got {d['sampler']!r}")
         return cls(triplet=TripletConfig(**trip), ssl=ssl, **d)
@@ -201,9 +207,11 @@ def epoch_order(is_target: torch.Tensor, batch_size: int, generator: torch.Gener
     return torch.randperm(n, generator=generator), steps
 
 
-def _build(cfg: TrainConfig, n_samples: int, n_classes: int,
-           device: torch.device) -> tuple[torch.nn.Module, SubspaceLoss, SSLHead | None]:
+def _build(cfg: TrainConfig, n_samples: int, n_classes: int, device: torch.device,
+           class_sizes: Sequence[int] | None = None) -> tuple[torch.nn.Module, SubspaceLoss, SSLHead | None]:
     """Network, regular loss and (with ``cfg.ssl``) the SSL head, initialised from ``cfg.seed``.
+    ``class_sizes`` (training clips per class) caps the sub-clusters per class when
+    ``cfg.n_subclusters_cap == "clips"``.
 
     The SSL head is built last, so the network and regular loss draw the same initial weights
     with and without SSL.
@@ -217,12 +225,23 @@ def _build(cfg: TrainConfig, n_samples: int, n_classes: int,
         n_sub=cfg.n_subclusters,
         adaptive_scale=cfg.adaptive_scale,
         cat_trainable=cfg.trainable_centres,
+        sub_counts=subcluster_counts(cfg, class_sizes, n_classes),
     ).to(device)
     ssl_head = None
     if cfg.ssl.has_loss_term:
         ssl_head = SSLHead(model.emb_dim, n_classes, cfg.ssl.n_exchanges, n_sub=cfg.n_subclusters,
                            adaptive_scale=cfg.adaptive_scale).to(device)
     return model, loss_fn, ssl_head
+
+
+def subcluster_counts(cfg: TrainConfig, class_sizes: Sequence[int] | None, n_classes: int) -> list[int] | None:
+    """Sub-clusters per class: None (all ``cfg.n_subclusters``) unless ``n_subclusters_cap`` is
+    ``clips``, then min(n_subclusters, training clips of the class) (at least 1)."""
+    if cfg.n_subclusters_cap == "none":
+        return None
+    if class_sizes is None or len(class_sizes) != n_classes:
+        raise ValueError(f"n_subclusters_cap: clips needs the training clips of each of the {n_classes} classes")
+    return [max(1, min(cfg.n_subclusters, int(c))) for c in class_sizes]
 
 
 def _ssl_step(model: torch.nn.Module, ssl_head: SSLHead | None, xm: torch.Tensor, tm: torch.Tensor,
@@ -262,7 +281,8 @@ def train_model(
     y = torch.from_numpy(encoder.encode(trainset["label"]))
     machines = LabelEncoder.fit(trainset["machine"])
     machine_ids = torch.from_numpy(machines.encode(trainset["machine"]))
-    model, loss_fn, ssl_head = _build(cfg, n_samples, len(encoder), device)
+    class_sizes = np.bincount(y.numpy(), minlength=len(encoder)).tolist()
+    model, loss_fn, ssl_head = _build(cfg, n_samples, len(encoder), device, class_sizes)
     # a frozen pre-trained front-end (BEATs) is saved as built: no epoch runs
     frozen = bool(getattr(model, "frozen", False))
     if frozen:

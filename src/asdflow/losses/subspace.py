@@ -28,17 +28,20 @@ class SubspaceLoss(nn.Module):
     ``"branch0"``, ``"branch1"``, ... to the unweighted head losses.
 
     ``cat_trainable=False`` / ``branch_trainable=True`` are the paper's and code's choice;
-    ``branch_weight`` may be one float or one weight per branch.
+    ``branch_weight`` may be one float or one weight per branch; ``sub_counts``: sub-clusters
+    per class when not all ``n_sub`` (every head the same; see :class:`SubClusterAdaCos`).
     """
 
     def __init__(self, cat_dim: int, branch_dims: Sequence[int], n_classes: int, n_sub: int = 16,
                  adaptive_scale: bool = False, cat_weight: float = 1.0,
                  branch_weight: float | Sequence[float] = 1.0, cat_trainable: bool = False,
-                 branch_trainable: bool = True) -> None:
+                 branch_trainable: bool = True, sub_counts: Sequence[int] | None = None) -> None:
         super().__init__()
-        self.cat = SubClusterAdaCos(cat_dim, n_classes, n_sub, trainable=cat_trainable, adaptive_scale=adaptive_scale)
+        self.cat = SubClusterAdaCos(cat_dim, n_classes, n_sub, trainable=cat_trainable, adaptive_scale=adaptive_scale,
+                                    sub_counts=sub_counts)
         self.branches = nn.ModuleList(
-            SubClusterAdaCos(d, n_classes, n_sub, trainable=branch_trainable, adaptive_scale=adaptive_scale)
+            SubClusterAdaCos(d, n_classes, n_sub, trainable=branch_trainable, adaptive_scale=adaptive_scale,
+                             sub_counts=sub_counts)
             for d in branch_dims
         )
         weights = [float(branch_weight)] * len(branch_dims) if isinstance(branch_weight, (int, float)) else [
