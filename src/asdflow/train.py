@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -121,7 +121,8 @@ class TrainConfig:
     weight_decay: float = 0.01  # AdamW's PyTorch default, as the reference code uses
     n_subclusters: int = 16
     # sub-clusters of a class: all n_subclusters (none: both papers) or at most its number of
-    # training clips (clips: small classes such as few-clip machine_mid classes keep no empty centres)
+    # training clips (clips: small classes such as few-clip machine_mid classes keep no empty centres;
+    # the regular loss's heads only, a StatEx/FeatEx head keeps n_subclusters for its exchanged classes)
     n_subclusters_cap: str = "none"
     adaptive_scale: bool = False  # seed-000 code keeps the SCAC scale fixed
     # the concatenated embedding's SCAC centres: fixed (False: seed 000/002 and their codes) or
